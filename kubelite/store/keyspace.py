@@ -1,0 +1,147 @@
+"""The versioned key index: every key's versions since the last compaction, in key order.
+
+`Keyspace` answers "what did [key, range_end) hold at revision R" and records new versions. It
+knows nothing of leases, transactions or Raft; `kubelite.store.mvcc` drives it. Pure and
+deterministic, no I/O.
+
+Layout: a sorted dict ``key -> [KeyValue, ...]`` with versions in ascending ``mod_revision``. A
+deleted key ends with a tombstone (``version == 0``). Compaction at revision C keeps, for each
+key, the newest version at or below C (dropped if it is a tombstone) and everything above C.
+
+Range conventions are etcd's: an empty ``range_end`` means the single key ``key``;
+``range_end == b"\\0"`` means every key >= ``key``; ``key == range_end == b"\\0"`` means all keys.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
+
+from sortedcontainers import SortedDict
+
+from kubelite.store.types import KeyValue, Revision
+
+FROM_KEY = b"\0"
+
+
+def key_in_range(candidate: bytes, key: bytes, range_end: bytes) -> bool:
+    """Whether ``candidate`` falls in the etcd range given by (key, range_end)."""
+    if not range_end:
+        return candidate == key
+    if range_end == FROM_KEY:
+        return candidate >= key
+    return key <= candidate < range_end
+
+
+def ranges_overlap(a: tuple[bytes, bytes], b: tuple[bytes, bytes]) -> bool:
+    """Whether two etcd ranges (key, range_end) share any key."""
+
+    def bounds(r: tuple[bytes, bytes]) -> tuple[bytes, bytes | None]:
+        key, end = r
+        if not end:
+            return key, key + b"\0"
+        if end == FROM_KEY:
+            return key, None
+        return key, end
+
+    (a_lo, a_hi), (b_lo, b_hi) = bounds(a), bounds(b)
+    a_below_b = a_hi is not None and a_hi <= b_lo
+    b_below_a = b_hi is not None and b_hi <= a_lo
+    return not (a_below_b or b_below_a)
+
+
+def _visible(versions: list[KeyValue], revision: Revision | None) -> KeyValue | None:
+    """The live version of one key at ``revision`` (None = newest), or None."""
+    if revision is None:
+        newest = versions[-1]
+    else:
+        at = bisect_right(versions, revision, key=lambda kv: kv.mod_revision)
+        if at == 0:
+            return None
+        newest = versions[at - 1]
+    return None if newest.is_tombstone else newest
+
+
+class Keyspace:
+    """Sorted, versioned key index (see module docstring)."""
+
+    def __init__(self) -> None:
+        self._keys: SortedDict = SortedDict()
+        self.live_keys = 0
+        self.live_bytes = 0
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def get(self, key: bytes, revision: Revision | None = None) -> KeyValue | None:
+        versions: list[KeyValue] | None = self._keys.get(key)
+        return _visible(versions, revision) if versions else None
+
+    def range(self, key: bytes, range_end: bytes, revision: Revision | None) -> Iterator[KeyValue]:
+        """Live key-values in the range at ``revision`` (None = newest), in key order."""
+        if not range_end:
+            kv = self.get(key, revision)
+            if kv is not None:
+                yield kv
+            return
+        if key == FROM_KEY and range_end == FROM_KEY:
+            names: Iterable[bytes] = self._keys.irange()
+        elif range_end == FROM_KEY:
+            names = self._keys.irange(minimum=key)
+        elif range_end <= key:
+            return
+        else:
+            names = self._keys.irange(minimum=key, maximum=range_end, inclusive=(True, False))
+        keys = self._keys
+        for name in names:
+            kv = _visible(keys[name], revision)
+            if kv is not None:
+                yield kv
+
+    def __len__(self) -> int:
+        return self.live_keys
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def put(self, kv: KeyValue) -> KeyValue | None:
+        """Record a new version; returns the version it replaces (None if absent or deleted)."""
+        versions: list[KeyValue] | None = self._keys.get(kv.key)
+        if versions is None:
+            self._keys[kv.key] = [kv]
+            prev = None
+        else:
+            prev = None if versions[-1].is_tombstone else versions[-1]
+            versions.append(kv)
+        if prev is None:
+            self.live_keys += 1
+            self.live_bytes += len(kv.key) + len(kv.value)
+        else:
+            self.live_bytes += len(kv.value) - len(prev.value)
+        return prev
+
+    def delete(self, key: bytes, revision: Revision) -> KeyValue | None:
+        """Tombstone a live key at ``revision``; returns the deleted version, or None."""
+        versions: list[KeyValue] | None = self._keys.get(key)
+        if not versions or versions[-1].is_tombstone:
+            return None
+        prev = versions[-1]
+        versions.append(KeyValue(key=key, create_revision=0, mod_revision=revision, version=0))
+        self.live_keys -= 1
+        self.live_bytes -= len(key) + len(prev.value)
+        return prev
+
+    def compact(self, revision: Revision, keys: Iterable[bytes]) -> None:
+        """Drop versions of ``keys`` that nothing at or after ``revision`` can see."""
+        for key in keys:
+            versions: list[KeyValue] | None = self._keys.get(key)
+            if not versions:
+                continue
+            at = bisect_right(versions, revision, key=lambda kv: kv.mod_revision)
+            if at == 0:
+                continue
+            keep_from = at - 1
+            if versions[keep_from].is_tombstone:
+                keep_from = at
+            if keep_from >= len(versions):
+                del self._keys[key]
+            elif keep_from > 0:
+                del versions[:keep_from]
