@@ -47,13 +47,22 @@ def store_argv(cluster_dir: Path, base_port: int) -> dict[str, list[str]]:
     for i, name in enumerate(STORE_MEMBERS):
         client, peer = _store_ports(i, base_port)
         table[f"store-{name}"] = [
-            sys.executable, "-m", "kubelite", "store",
-            "--name", name,
-            "--data-dir", str(cluster_dir / "store" / name),
-            "--listen-client-urls", f"http://127.0.0.1:{client}",
-            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-cluster", peers,
-            "--peer-password-file", str(cluster_dir / "peer-password"),
+            sys.executable,
+            "-m",
+            "kubelite",
+            "store",
+            "--name",
+            name,
+            "--data-dir",
+            str(cluster_dir / "store" / name),
+            "--listen-client-urls",
+            f"http://127.0.0.1:{client}",
+            "--listen-peer-urls",
+            f"http://127.0.0.1:{peer}",
+            "--initial-cluster",
+            peers,
+            "--peer-password-file",
+            str(cluster_dir / "peer-password"),
         ]
     return table
 
@@ -96,20 +105,30 @@ def _wait_ready(cluster_dir: Path, timeout: float) -> tuple[bool, str]:
             leaders = {s.leader for s in statuses if s is not None}
             if None not in statuses and len(leaders) == 1 and 0 not in leaders:
                 return True, ""
-            last = f"members answering: {sum(s is not None for s in statuses)}, leaders seen: {leaders}"
+            answering = sum(s is not None for s in statuses)
+            last = f"members answering: {answering}, leaders seen: {leaders}"
         time.sleep(0.1)
     return False, last
 
 
 @click.command("up")
-@click.option("--dir", "cluster_dir", default=".kubelite", show_default=True, type=click.Path(file_okay=False))
-@click.option("--base-port", default=2379, show_default=True, help="Member i listens on base+10i (client) and base+10i+1 (peer).")
+@click.option(
+    "--dir", "cluster_dir", default=".kubelite", show_default=True, type=click.Path(file_okay=False)
+)
+@click.option(
+    "--base-port",
+    default=2379,
+    show_default=True,
+    help="Member i listens on base+10i (client) and base+10i+1 (peer).",
+)
 @click.option("--timeout", default=60.0, show_default=True)
 def up_command(cluster_dir: str, base_port: int, timeout: float) -> None:
     """Start a local cluster (a 3-member store) as supervised processes."""
     folder = Path(cluster_dir).resolve()
     if _supervisor_pid(folder) is not None:
-        raise click.ClickException(f"a cluster is already running in {folder}; `kubelite down --dir {cluster_dir}` first")
+        raise click.ClickException(
+            f"a cluster is already running in {folder}; `kubelite down --dir {cluster_dir}` first"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     password = folder / "peer-password"
     if not password.exists():
@@ -120,13 +139,17 @@ def up_command(cluster_dir: str, base_port: int, timeout: float) -> None:
     with (folder / "logs" / "supervisor.log").open("ab") as log:
         supervisor = subprocess.Popen(
             [sys.executable, "-m", "kubelite.cli.supervisor", str(folder)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     (folder / "supervisor.pid").write_text(str(supervisor.pid))
     ready, why = _wait_ready(folder, timeout)
     if not ready:
         _stop_supervisor(folder, timeout=15.0)
-        raise click.ClickException(f"the store did not become ready in {timeout:.0f}s ({why}); logs in {folder / 'logs'}")
+        raise click.ClickException(
+            f"the store did not become ready in {timeout:.0f}s ({why}); logs in {folder / 'logs'}"
+        )
     endpoints = ",".join(u.removeprefix("http://") for u in store_endpoints(folder))
     click.echo(f"kubelite store is up (3 members, logs in {folder / 'logs'}).")
     click.echo(f"  client endpoints: {endpoints}")
@@ -135,7 +158,9 @@ def up_command(cluster_dir: str, base_port: int, timeout: float) -> None:
 
 
 @click.command("down")
-@click.option("--dir", "cluster_dir", default=".kubelite", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--dir", "cluster_dir", default=".kubelite", show_default=True, type=click.Path(file_okay=False)
+)
 @click.option("--timeout", default=30.0, show_default=True)
 def down_command(cluster_dir: str, timeout: float) -> None:
     """Stop the local cluster started by `kubelite up` (data is kept)."""
@@ -161,7 +186,9 @@ def _stop_supervisor(folder: Path, timeout: float) -> None:
 
 
 @click.command("status")
-@click.option("--dir", "cluster_dir", default=".kubelite", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--dir", "cluster_dir", default=".kubelite", show_default=True, type=click.Path(file_okay=False)
+)
 def status_command(cluster_dir: str) -> None:
     """Show each store member: endpoint, leader, term, revision."""
     folder = Path(cluster_dir).resolve()
@@ -173,4 +200,7 @@ def status_command(cluster_dir: str) -> None:
             click.echo(f"{url}  not answering")
             continue
         role = "leader" if status.leader == status.header.member_id else "follower"
-        click.echo(f"{url}  {role:8}  term {status.raftTerm}  revision {status.header.revision}  applied {status.raftAppliedIndex}")
+        click.echo(
+            f"{url}  {role:8}  term {status.raftTerm}  revision {status.header.revision}"
+            f"  applied {status.raftAppliedIndex}"
+        )

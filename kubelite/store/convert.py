@@ -30,7 +30,6 @@ from kubelite.store.types import (
     TxnResult,
 )
 
-
 E = TypeVar("E", SortOrder, SortTarget, CompareTarget, CompareResult)
 
 
@@ -79,13 +78,14 @@ def delete_op(req: rpc_pb2.DeleteRangeRequest) -> DeleteOp:
 
 def _compare(c: rpc_pb2.Compare) -> Compare:
     target = _enum(CompareTarget, c.target)
-    operand: int | bytes = {
+    operands: dict[CompareTarget, int | bytes] = {
         CompareTarget.VERSION: c.version,
         CompareTarget.CREATE: c.create_revision,
         CompareTarget.MOD: c.mod_revision,
         CompareTarget.VALUE: c.value,
         CompareTarget.LEASE: c.lease,
-    }[target]
+    }
+    operand = operands[target]
     return Compare(c.key, target, _enum(CompareResult, c.result), operand, c.range_end)
 
 
@@ -131,9 +131,7 @@ def event_pb(event: Event, with_prev: bool) -> kv_pb2.Event:
     return pb
 
 
-def range_response(
-    result: RangeResult, header: rpc_pb2.ResponseHeader
-) -> rpc_pb2.RangeResponse:
+def range_response(result: RangeResult, header: rpc_pb2.ResponseHeader) -> rpc_pb2.RangeResponse:
     return rpc_pb2.RangeResponse(
         header=header,
         kvs=[kv_pb(kv) for kv in result.kvs],

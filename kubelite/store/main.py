@@ -5,11 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 from pathlib import Path
 
 import click
 
-from kubelite.store.config import ConfigError, StoreConfig, parse_initial_cluster, parse_url, parse_url_list
+from kubelite.store.config import (
+    ConfigError,
+    StoreConfig,
+    parse_initial_cluster,
+    parse_url,
+    parse_url_list,
+)
 
 
 def _read_password(password_file: str | None, insecure: bool) -> str | None:
@@ -31,18 +38,82 @@ def _read_password(password_file: str | None, insecure: bool) -> str | None:
 
 @click.command("store")
 @click.option("--name", required=True, help="This member's name in --initial-cluster.")
-@click.option("--data-dir", required=True, type=click.Path(file_okay=False), help="Journal, snapshot and endpoints.json live here.")
-@click.option("--listen-client-urls", default="http://127.0.0.1:2379", show_default=True, help="Comma-separated; port 0 picks a free port (see endpoints.json).")
-@click.option("--advertise-client-urls", default=None, help="Client URLs to announce (default: the listening URLs).")
-@click.option("--listen-peer-urls", required=True, help="The Raft address to bind, e.g. http://127.0.0.1:2380.")
-@click.option("--initial-cluster", required=True, help="name=http://host:port,... for all 3 or 5 members.")
-@click.option("--initial-cluster-state", type=click.Choice(["new", "existing"]), default="new", show_default=True)
-@click.option("--initial-advertise-peer-urls", default=None, hidden=True, help="Accepted for etcd compatibility; the --initial-cluster entry is used.")
-@click.option("--peer-password-file", default=None, type=click.Path(dir_okay=False, exists=True), help="Shared secret that encrypts and authenticates Raft traffic.")
-@click.option("--insecure-peer", is_flag=True, help="Allow an unauthenticated Raft port (local experiments only).")
-@click.option("--auto-compaction-retention", default=10_000, show_default=True, type=int, help="Keep this many revisions of history (0 = never compact automatically).")
-@click.option("--request-timeout", default=5.0, show_default=True, type=float, help="Seconds a write or linearizable read may wait to commit.")
-@click.option("--watch-progress-notify-interval", default=600.0, show_default=True, type=float, help="Seconds between progress notifications to idle watchers that asked for them.")
+@click.option(
+    "--data-dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Journal, snapshot and endpoints.json live here.",
+)
+@click.option(
+    "--listen-client-urls",
+    default="http://127.0.0.1:2379",
+    show_default=True,
+    help="Comma-separated; port 0 picks a free port (see endpoints.json).",
+)
+@click.option(
+    "--advertise-client-urls",
+    default=None,
+    help="Client URLs to announce (default: the listening URLs).",
+)
+@click.option(
+    "--listen-peer-urls",
+    required=True,
+    help="The Raft address to bind, e.g. http://127.0.0.1:2380.",
+)
+@click.option(
+    "--initial-cluster", required=True, help="name=http://host:port,... for all 3 or 5 members."
+)
+@click.option(
+    "--initial-cluster-state",
+    type=click.Choice(["new", "existing"]),
+    default="new",
+    show_default=True,
+)
+@click.option(
+    "--initial-advertise-peer-urls",
+    default=None,
+    hidden=True,
+    help="Accepted for etcd compatibility; the --initial-cluster entry is used.",
+)
+@click.option(
+    "--peer-password-file",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Shared secret that encrypts and authenticates Raft traffic.",
+)
+@click.option(
+    "--insecure-peer",
+    is_flag=True,
+    help="Allow an unauthenticated Raft port (local experiments only).",
+)
+@click.option(
+    "--auto-compaction-retention",
+    default=10_000,
+    show_default=True,
+    type=int,
+    help="Keep this many revisions of history (0 = never compact automatically).",
+)
+@click.option(
+    "--request-timeout",
+    default=5.0,
+    show_default=True,
+    type=float,
+    help="Seconds a write or linearizable read may wait to commit.",
+)
+@click.option(
+    "--watch-progress-notify-interval",
+    default=600.0,
+    show_default=True,
+    type=float,
+    help="Seconds between progress notifications to idle watchers that asked for them.",
+)
+@click.option(
+    "--snapshot-count",
+    default=20_000,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="Raft entries between snapshots (log compactions).",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 def store_command(
     name: str,
@@ -58,10 +129,13 @@ def store_command(
     auto_compaction_retention: int,
     request_timeout: float,
     watch_progress_notify_interval: float,
+    snapshot_count: int,
     log_level: str,
 ) -> None:
     """Run one member of the Raft-replicated, etcd v3 compatible store."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("pysyncobj").setLevel(logging.WARNING)
     password = _read_password(peer_password_file, insecure_peer)
     try:
@@ -69,7 +143,9 @@ def store_command(
             name=name,
             data_dir=Path(data_dir),
             listen_client=parse_url_list(listen_client_urls, "--listen-client-urls"),
-            advertise_client=[u.strip() for u in advertise_client_urls.split(",")] if advertise_client_urls else None,
+            advertise_client=[u.strip() for u in advertise_client_urls.split(",")]
+            if advertise_client_urls
+            else None,
             listen_peer=parse_url(listen_peer_urls.split(",")[0], "--listen-peer-urls"),
             initial_cluster=parse_initial_cluster(initial_cluster),
             initial_cluster_state=initial_cluster_state,
@@ -82,4 +158,15 @@ def store_command(
         raise click.UsageError(str(exc)) from None
     from kubelite.store.member import serve_until_signalled
 
-    asyncio.run(serve_until_signalled(config))
+    # Two busy threads share the GIL (gRPC loop and Raft tick); the default 5 ms switch
+    # interval would add up to 5 ms to every hand-off between them.
+    sys.setswitchinterval(float(os.environ.get("KUBELITE_SWITCH_INTERVAL", "0.0005")))
+
+    from kubelite.store.raft import PeerBindError, RaftSettings
+
+    settings = RaftSettings(log_compaction_entries=snapshot_count)
+    try:
+        asyncio.run(serve_until_signalled(config, settings))
+    except (PeerBindError, OSError) as exc:
+        logging.getLogger("kubelite.store").error("%s (address already in use?)", exc)
+        raise SystemExit(1) from None

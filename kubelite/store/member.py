@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,9 +54,9 @@ GRPC_OVERHEAD_BYTES = 512 * 1024
 class StoreNode:
     """Composition root of a member (see module docstring)."""
 
-    def __init__(self, config: StoreConfig, settings: RaftSettings = RaftSettings()) -> None:
+    def __init__(self, config: StoreConfig, settings: RaftSettings | None = None) -> None:
         self.config = config
-        self._settings = settings
+        self._settings = settings or RaftSettings()
         self.hub = WatchHub()
         self.progress_notify_interval = config.progress_notify_interval
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -65,6 +66,8 @@ class StoreNode:
         self.client_urls: list[str] = []
         self.proposer = Proposer(self, config.name, request_timeout=config.request_timeout)
         self._last_auto_compact = 0.0
+        self._cluster_id = config.cluster_id
+        self._member_id = config.member_id
         self._watch_service: WatchService | None = None
 
     # -- what the services use -------------------------------------------------------------------
@@ -75,12 +78,12 @@ class StoreNode:
         return self._raft
 
     @property
-    def lock(self) -> object:
+    def lock(self) -> threading.Lock:
         return self.raft.lock
 
     @property
     def state(self) -> MvccState:
-        return self.raft.state  # type: ignore[no-any-return]
+        return self.raft.state
 
     @staticmethod
     def now_ms() -> int:
@@ -90,8 +93,8 @@ class StoreNode:
         if revision is None:
             revision = self.state.revision
         return rpc_pb2.ResponseHeader(
-            cluster_id=self.config.cluster_id,
-            member_id=self.config.member_id,
+            cluster_id=self._cluster_id,
+            member_id=self._member_id,
             revision=revision,
             raft_term=self.raft.term,
         )
@@ -215,9 +218,12 @@ class StoreNode:
         self._watch_service = add_services(server, self)
         urls = []
         for listen in self.config.listen_client:
-            port = server.add_insecure_port(f"{listen.host}:{listen.port}")
+            try:
+                port = server.add_insecure_port(f"{listen.host}:{listen.port}")
+            except RuntimeError as exc:
+                raise OSError(f"cannot listen for clients on {listen}: {exc}") from exc
             if port == 0:
-                raise OSError(f"cannot listen on {listen}")
+                raise OSError(f"cannot listen for clients on {listen}")
             urls.append(f"http://{listen.host}:{port}")
         await server.start()
         self._server = server
@@ -256,7 +262,7 @@ class StoreNode:
                 continue
             try:
                 await self._lead_once()
-            except Exception:  # noqa: BLE001 - a failed duty is retried on the next period
+            except Exception:
                 log.exception("leader duty failed")
 
     async def _lead_once(self) -> None:
@@ -277,7 +283,11 @@ class StoreNode:
         retention = self.config.auto_compaction_retention
         target = revision - retention
         step = max(1, retention // 10)
-        if retention and target >= compacted + step and time.monotonic() - self._last_auto_compact > 1:
+        if (
+            retention
+            and target >= compacted + step
+            and time.monotonic() - self._last_auto_compact > 1
+        ):
             self._last_auto_compact = time.monotonic()
             await self._propose_quietly(AutoCompactOp(term, target))
 
@@ -288,9 +298,9 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-async def serve_until_signalled(config: StoreConfig) -> None:
+async def serve_until_signalled(config: StoreConfig, settings: RaftSettings | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await StoreNode(config).run(stop)
+    await StoreNode(config, settings).run(stop)

@@ -38,10 +38,10 @@ from kubelite.store.types import (
     Batch,
     BatchOutcome,
     ClaimLeadershipOp,
+    CompactOp,
     Compare,
     CompareResult,
     CompareTarget,
-    CompactOp,
     DeleteOp,
     DeleteResult,
     Done,
@@ -187,7 +187,7 @@ class MvccState:
         for op in batch.ops:
             try:
                 result = self._apply_op(op, batch.now_ms)
-            except Exception as exc:  # noqa: BLE001 - apply must be total, see module docstring
+            except Exception as exc:
                 result = StoreError(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
             applied.append(Applied(result, self.revision))
         outcome = tuple(applied)
@@ -244,7 +244,9 @@ class MvccState:
         if op.epoch != self.leader_epoch:
             return StoreError(ErrorCode.STALE_EPOCH)
         if isinstance(op, ExpireLeasesOp):
-            expired = [i for i in op.ids if i in self.leases and self.leases[i].deadline_ms <= now_ms]
+            expired = [
+                i for i in op.ids if i in self.leases and self.leases[i].deadline_ms <= now_ms
+            ]
             self._revoke(expired)
             return Done()
         if op.revision <= self.compact_revision:
@@ -291,9 +293,9 @@ class MvccState:
     def _check_op_state(self, op: TxnBranchOp) -> StoreError | None:
         if isinstance(op, PutOp):
             error = check_put(op)
-            if error is None and (op.ignore_value or op.ignore_lease):
-                if self.keyspace.get(op.key) is None:
-                    error = StoreError(ErrorCode.KEY_NOT_FOUND)
+            wants_existing = op.ignore_value or op.ignore_lease
+            if error is None and wants_existing and self.keyspace.get(op.key) is None:
+                error = StoreError(ErrorCode.KEY_NOT_FOUND)
             if error is None and op.lease and op.lease not in self.leases:
                 error = StoreError(ErrorCode.LEASE_NOT_FOUND)
             return error
@@ -384,7 +386,7 @@ class MvccState:
         if op.ttl > MAX_LEASE_TTL:
             return StoreError(ErrorCode.LEASE_TTL_TOO_LARGE)
         lease_id = op.id
-        while lease_id == 0 or lease_id in self.leases and op.id == 0:
+        while lease_id == 0 or (lease_id in self.leases and op.id == 0):
             self._lease_seq += 1
             lease_id = _mix64(self._lease_seq) & _INT63
         if lease_id in self.leases:

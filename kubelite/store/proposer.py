@@ -161,7 +161,7 @@ class Proposer:
         flight.submitted_at = time.monotonic()
         try:
             self._raft.submit(flight.batch, done)
-        except Exception as exc:  # noqa: BLE001 - pickling or queueing failure: answer, not crash
+        except Exception as exc:
             log.exception("submit failed")
             self._finish(batch_id, None, exc)
 

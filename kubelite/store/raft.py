@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjException, replicated
 from pysyncobj.transport import TCPTransport
 
 from kubelite.store.mvcc import MvccState
@@ -58,22 +58,48 @@ class RaftSettings:
     log_compaction_entries: int = 20_000
     log_compaction_seconds: int = 600
     log_compaction_bytes: int = 64 << 20
+    bind_retries: int = 15
+
+
+class PeerBindError(OSError):
+    """The Raft peer address could not be bound (in use, or not an address of this host)."""
 
 
 class _JournalSync:
-    """fdatasync of the Raft journal and fsync of its meta file, as the transport needs them."""
+    """fdatasync of the Raft journal and fsync of its meta file, as the transport needs them.
+
+    A sync is skipped when the journal's end has not moved since the last one. pysyncobj's
+    journal format (reference §3.2) keeps the end offset of its records in the header; a record
+    is ``len | idx | term | command | len``. Any append, truncation or rewrite changes the triple
+    (end, last idx, last term): a truncated suffix is replaced only by entries of a newer term.
+    """
+
+    _END_OFFSET_AT = 24 + 8 + 4  # name, version, format version; then uint32 end offset
 
     def __init__(self, journal: Path) -> None:
         self._journal = journal
         self._meta = Path(f"{journal}.meta")
         self._fd: int | None = None
+        self._synced_end: bytes | None = None
+
+    def _end_marker(self, fd: int) -> bytes:
+        end_bytes = os.pread(fd, 4, self._END_OFFSET_AT)
+        end = int.from_bytes(end_bytes, "little")
+        if end <= self._END_OFFSET_AT + 8:
+            return end_bytes  # no records
+        size = int.from_bytes(os.pread(fd, 4, end - 4), "little")
+        return end_bytes + os.pread(fd, 16, max(0, end - 4 - size))
 
     def journal(self) -> None:
         if self._fd is None:
             if not self._journal.exists():
                 return
             self._fd = os.open(self._journal, os.O_RDWR)
+        marker = self._end_marker(self._fd)
+        if marker == self._synced_end:
+            return
         os.fdatasync(self._fd)
+        self._synced_end = marker
 
     def meta(self) -> None:
         if self._meta.exists():
@@ -97,7 +123,7 @@ class _JournalSync:
 class _DurableTransport(TCPTransport):  # type: ignore[misc]
     """TCPTransport that makes the journal durable before a message can promise anything."""
 
-    def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:  # noqa: N803
+    def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:
         self._sync: _JournalSync | None = getattr(syncObj, "_journal_sync", None)
         super().__init__(syncObj, selfNode, otherNodes)
 
@@ -123,11 +149,12 @@ class RaftMember(SyncObj):  # type: ignore[misc]
         data_dir: Path,
         password: str | None,
         on_applied: Callable[[BatchOutcome, int], None],
-        settings: RaftSettings = RaftSettings(),
+        settings: RaftSettings | None = None,
     ) -> None:
         # Attributes set before SyncObj.__init__ are not part of pysyncobj's snapshots.
         self.lock = threading.Lock()
         self._on_applied = on_applied
+        settings = settings or RaftSettings()
         self._settings = settings
         self._bytes_since_compaction = 0
         journal = data_dir / "raft.journal"
@@ -150,14 +177,21 @@ class RaftMember(SyncObj):  # type: ignore[misc]
             logCompactionMinTime=settings.log_compaction_seconds,
             logCompactionSplit=True,
             commandsQueueSize=0,
+            maxBindRetries=settings.bind_retries,
+            bindRetryTime=0.2,
             commandsWaitLeader=True,
         )
         super().__init__(self_address, peer_addresses, conf, transportClass=_DurableTransport)
+        try:
+            self.waitBinded()
+        except SyncObjException as exc:
+            self.destroy()
+            raise PeerBindError(f"cannot bind the Raft peer address {self_address}: {exc}") from exc
         self.state = MvccState()
 
     # -- replicated ------------------------------------------------------------------------------
 
-    @replicated  # type: ignore[misc]
+    @replicated  # type: ignore[untyped-decorator]
     def apply_batch(self, batch: Batch) -> BatchOutcome:
         """Apply one entry on this member. Total: errors are returned, never raised."""
         try:
@@ -165,13 +199,13 @@ class RaftMember(SyncObj):  # type: ignore[misc]
                 outcome = self.state.apply(batch)
                 revision = self.state.revision
             self._count_for_compaction(batch)
-        except Exception as exc:  # noqa: BLE001 - see module docstring: apply must be total
+        except Exception as exc:
             log.exception("apply failed; entry ignored")
             error = StoreError(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
             return BatchOutcome(applied=(Applied(error, 0),))
         try:
             self._on_applied(outcome, revision)
-        except Exception:  # noqa: BLE001 - a broken listener must not stop apply
+        except Exception:
             log.exception("event listener failed")
         return outcome
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
@@ -38,7 +38,6 @@ from kubelite.store.types import (
     LeaseRevokeOp,
     Op,
     PutResult,
-    RangeResult,
     StoreError,
     TxnResult,
 )
@@ -51,8 +50,28 @@ MAX_REQUEST_BYTES = 1536 * 1024
 SNAPSHOT_MAGIC = b"KUBELITE-SNAPSHOT-1\n"
 SNAPSHOT_CHUNK = 32 * 1024
 
-Resp = TypeVar("Resp", bound=Message)
 T = TypeVar("T")
+
+
+def encode_snapshot(body: bytes) -> bytes:
+    """magic | body length (8 bytes) | body | zero padding | sha256 of everything before it.
+
+    etcdctl treats a snapshot as a bolt file followed by its sha256 and checks that the part
+    before the hash is a whole number of 512-byte pages, hence the padding.
+    """
+    head = SNAPSHOT_MAGIC + len(body).to_bytes(8, "big") + body
+    head += bytes(-len(head) % 512)
+    return head + hashlib.sha256(head).digest()
+
+
+def decode_snapshot(blob: bytes) -> bytes:
+    """The body of an `encode_snapshot` blob; ValueError if it is damaged or not ours."""
+    head, digest = blob[:-32], blob[-32:]
+    if not head.startswith(SNAPSHOT_MAGIC) or hashlib.sha256(head).digest() != digest:
+        raise ValueError("not a kubelite snapshot, or damaged (sha256 mismatch)")
+    start = len(SNAPSHOT_MAGIC) + 8
+    length = int.from_bytes(head[len(SNAPSHOT_MAGIC) : start], "big")
+    return head[start : start + length]
 
 
 def check_size(request: Message) -> None:
@@ -60,7 +79,7 @@ def check_size(request: Message) -> None:
         raise RpcError(*REQUEST_TOO_LARGE)
 
 
-async def answer(context: grpc.aio.ServicerContext[Any, Any], work: Awaitable[Resp]) -> Resp:
+async def answer(context: grpc.aio.ServicerContext[Any, Any], work: Awaitable[T]) -> T:
     """Await ``work`` and turn every expected failure into a gRPC status."""
     try:
         return await work
@@ -274,9 +293,7 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
     def __init__(self, node: StoreNode) -> None:
         self._node = node
 
-    async def Status(
-        self, request: rpc_pb2.StatusRequest, context: Any
-    ) -> rpc_pb2.StatusResponse:
+    async def Status(self, request: rpc_pb2.StatusRequest, context: Any) -> rpc_pb2.StatusResponse:
         return self._node.status()
 
     async def Alarm(self, request: rpc_pb2.AlarmRequest, context: Any) -> rpc_pb2.AlarmResponse:
@@ -292,12 +309,11 @@ class MaintenanceService(rpc_pb2_grpc.MaintenanceServicer):
     async def Snapshot(
         self, request: rpc_pb2.SnapshotRequest, context: Any
     ) -> AsyncIterator[rpc_pb2.SnapshotResponse]:
-        """A consistent copy of the state: magic, pickled state, then its sha256 (32 bytes)."""
+        """A consistent copy of the state, in `encode_snapshot`'s format."""
         await answer(context, self._node.proposer.barrier())
         with self._node.lock:
             body = pickle.dumps(self._node.state, protocol=pickle.HIGHEST_PROTOCOL)
-        blob = SNAPSHOT_MAGIC + body
-        blob += hashlib.sha256(blob).digest()
+        blob = encode_snapshot(body)
         for start in range(0, len(blob), SNAPSHOT_CHUNK):
             chunk = blob[start : start + SNAPSHOT_CHUNK]
             remaining = len(blob) - start - len(chunk)

@@ -95,9 +95,14 @@ class _Stream:
 
     def handle(self, request: rpc_pb2.WatchRequest) -> None:
         if request.ByteSize() > MAX_REQUEST_BYTES:
-            self._send(rpc_pb2.WatchResponse(header=self._node.header(), watch_id=-1,
-                                             canceled=True,
-                                             cancel_reason="etcdserver: request is too large"))
+            self._send(
+                rpc_pb2.WatchResponse(
+                    header=self._node.header(),
+                    watch_id=-1,
+                    canceled=True,
+                    cancel_reason="etcdserver: request is too large",
+                )
+            )
             return
         which = request.WhichOneof("request_union")
         if which == "create_request":
@@ -106,15 +111,22 @@ class _Stream:
             if request.cancel_request.watch_id in self._watchers:
                 self._cancel(request.cancel_request.watch_id)
         elif which == "progress_request":
-            self._send(rpc_pb2.WatchResponse(header=self._node.header(),
-                                             watch_id=PROGRESS_WATCH_ID))
+            self._send(
+                rpc_pb2.WatchResponse(header=self._node.header(), watch_id=PROGRESS_WATCH_ID)
+            )
 
     def _create(self, req: rpc_pb2.WatchCreateRequest) -> None:
         watch_id = req.watch_id if req.watch_id > 0 else self._next_id
         if watch_id in self._watchers:
-            self._send(rpc_pb2.WatchResponse(header=self._node.header(), watch_id=watch_id,
-                                             created=True, canceled=True,
-                                             cancel_reason="mvcc: duplicate watch ID provided"))
+            self._send(
+                rpc_pb2.WatchResponse(
+                    header=self._node.header(),
+                    watch_id=watch_id,
+                    created=True,
+                    canceled=True,
+                    cancel_reason="mvcc: duplicate watch ID provided",
+                )
+            )
             return
         self._next_id = max(self._next_id, watch_id + 1)
         filters = set(req.filters)
@@ -139,15 +151,24 @@ class _Stream:
             progress_notify=req.progress_notify,
         )
         self._watchers[watch_id] = watcher
-        self._send(rpc_pb2.WatchResponse(header=node.header(revision), watch_id=watch_id,
-                                         created=True))
+        self._send(
+            rpc_pb2.WatchResponse(header=node.header(revision), watch_id=watch_id, created=True)
+        )
         if compacted or isinstance(history, StoreError):
             self._cancel(watch_id, compact_revision=compact_revision)
             return
         node.hub.add(watcher)
         if history:
-            backlog = Watcher(watch_id, req.key, req.range_end, req.start_revision,
-                              self._deliver, watcher.no_put, watcher.no_delete, req.prev_kv)
+            backlog = Watcher(
+                watch_id,
+                req.key,
+                req.range_end,
+                req.start_revision,
+                self._deliver,
+                watcher.no_put,
+                watcher.no_delete,
+                req.prev_kv,
+            )
             wanted = backlog.accept(history)
             if wanted:
                 self._deliver(watcher, wanted)
@@ -156,8 +177,9 @@ class _Stream:
         """etcd's progress notification: an empty response to watchers that saw no events."""
         for watcher in list(self._watchers.values()):
             if watcher.progress_notify and not watcher.sent_since_progress:
-                self._send(rpc_pb2.WatchResponse(header=self._node.header(),
-                                                 watch_id=watcher.watch_id))
+                self._send(
+                    rpc_pb2.WatchResponse(header=self._node.header(), watch_id=watcher.watch_id)
+                )
             watcher.sent_since_progress = False
 
     # -- lifetime ------------------------------------------------------------------------------

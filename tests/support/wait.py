@@ -1,0 +1,76 @@
+"""The one way tests wait: poll a condition until it holds or a deadline passes.
+
+    wait_for(lambda: member.is_serving(), timeout=30,
+             describe=lambda: f"member {name} serving")
+
+On timeout it raises `WaitTimeout` (an AssertionError, so pytest shows it as a test failure)
+carrying the description and the last value or exception the condition produced, e.g.
+
+    timed out after 30.0s waiting for: member s2 serving
+      last exception: StatusCode.UNAVAILABLE: failed to connect to all addresses
+
+A condition that knows waiting is pointless (the process it waits for has exited) raises
+`WaitAborted`; that propagates at once instead of being retried.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class WaitTimeout(AssertionError):
+    """The condition did not hold before the deadline."""
+
+
+class WaitAborted(Exception):
+    """Raised by a condition to stop waiting immediately; never retried."""
+
+
+def _text(describe: str | Callable[[], str]) -> str:
+    if callable(describe):
+        try:
+            return describe()
+        except Exception as exc:  # the description must never hide the timeout itself
+            return f"<describe() failed: {exc!r}>"
+    return describe
+
+
+def wait_for(
+    condition: Callable[[], T],
+    timeout: float,
+    describe: str | Callable[[], str],
+    interval: float = 0.02,
+) -> T:
+    """Return the first truthy value of `condition()`; exceptions count as "not yet".
+
+    Bounded both in time (`timeout` seconds) and in the number of polls.
+    """
+    deadline = time.monotonic() + timeout
+    max_polls = math.ceil(timeout / interval) + 1
+    last_value: object = None
+    last_error: BaseException | None = None
+    for _ in range(max_polls):
+        try:
+            value = condition()
+        except WaitAborted:
+            raise
+        except Exception as exc:
+            last_error = exc
+        else:
+            if value:
+                return value
+            last_value, last_error = value, None
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)  # the poll interval; this helper is the only place tests pause
+    last = (
+        f"last exception: {type(last_error).__name__}: {last_error}"
+        if last_error is not None
+        else f"last value: {last_value!r}"
+    )
+    raise WaitTimeout(f"timed out after {timeout}s waiting for: {_text(describe)}\n  {last}")
