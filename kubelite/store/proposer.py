@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH_OPS = 2000
 MAX_BATCH_BYTES = 4 << 20
+LEADER_POLL_SECONDS = 0.02
 
 
 class Submitter(Protocol):
@@ -80,6 +81,7 @@ class Proposer:
         request_timeout: float = 5.0,
         attempt_timeout: float = 1.5,
         max_in_flight: int = 2,
+        leader_wait: float = 3.0,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
         self._raft = raft
@@ -88,6 +90,7 @@ class Proposer:
         self._request_timeout = request_timeout
         self._attempt_timeout = attempt_timeout
         self._max_in_flight = max_in_flight
+        self._leader_wait = leader_wait
         self._clock_ms = clock_ms
         self._queue: list[_Pending] = []
         self._in_flight: dict[str, _InFlight] = {}
@@ -127,13 +130,21 @@ class Proposer:
 
     async def _enqueue(self, op: Op | None) -> Applied | None:
         if not self._raft.has_leader():
-            raise NoLeader()
+            await self._wait_for_leader()
         loop = asyncio.get_running_loop()
         pending = _Pending(op, _op_size(op), loop.create_future(), time.monotonic())
         pending.deadline += self._request_timeout
         self._queue.append(pending)
         self._flush()
         return await pending.future
+
+    async def _wait_for_leader(self) -> None:
+        """Hold a request through an election (as etcd does), but not past ``leader_wait``."""
+        deadline = time.monotonic() + min(self._leader_wait, self._request_timeout)
+        while not self._raft.has_leader():
+            if time.monotonic() >= deadline:
+                raise NoLeader()
+            await asyncio.sleep(LEADER_POLL_SECONDS)
 
     def _flush(self) -> None:
         while self._queue and len(self._in_flight) < self._max_in_flight:
