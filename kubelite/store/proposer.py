@@ -80,7 +80,7 @@ class Proposer:
         member_name: str,
         request_timeout: float = 5.0,
         attempt_timeout: float = 1.5,
-        max_in_flight: int = 2,
+        max_in_flight: int = 1,
         leader_wait: float = 3.0,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
