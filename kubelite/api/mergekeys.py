@@ -1,8 +1,8 @@
 """Strategic-merge-patch metadata for the built-in kinds we serve: which lists merge, and by what.
 
 Upstream keeps these facts in Go struct tags (``patchStrategy:"merge" patchMergeKey:"name"``)
-of ``k8s.io/api`` and ``k8s.io/apimachinery/pkg/apis/meta/v1``; this module records those facts, read
-from kubernetes/api at commit 10b39a39 and kubernetes/apimachinery at eed236ce. A `Schema` maps a
+of ``k8s.io/api`` and ``k8s.io/apimachinery/pkg/apis/meta/v1``; this module records those
+facts, read from kubernetes/api at commit 10b39a39 and kubernetes/apimachinery at eed236ce. A `Schema` maps a
 JSON field name to its `FieldMeta`; a field that is absent from a schema has no metadata, which
 means what it means upstream for an untagged field: objects merge key by key, lists are replaced
 wholesale (atomic).

@@ -3,8 +3,9 @@
 Applies a strategic merge patch the way a Kubernetes API server does (the server side only: no
 patch creation), with the patch strategies and merge keys of the built-in kinds from
 `kubelite.api.mergekeys`. Behaviour was pinned against Kubernetes' documented semantics and its
-observable results (see tests/unit/api/test_patch_strategic.py). Data flows one way: `apply_strategic_merge_patch` deep-copies both
-documents, then `_merge_map` walks the patch, and for every key either deletes (``null``),
+observable results (see tests/unit/api/test_patch_strategic.py).
+
+Data flows one way: `apply_strategic_merge_patch` deep-copies both documents, then `_merge_map` walks the patch, and for every key either deletes (``null``),
 recurses into an object, merges or replaces a list, or takes the patch value.
 
 What a patch can say, with ``kubectl set image`` as the worked example::
