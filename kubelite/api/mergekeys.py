@@ -1,11 +1,11 @@
 """Strategic-merge-patch metadata for the built-in kinds we serve: which lists merge, and by what.
 
-Upstream keeps these facts in Go struct tags (``patchStrategy:"merge" patchMergeKey:"name"``)
-of ``k8s.io/api`` and ``k8s.io/apimachinery/pkg/apis/meta/v1``; this module records those
-facts, read from kubernetes/api at commit 10b39a39 and kubernetes/apimachinery at eed236ce. A `Schema` maps a
-JSON field name to its `FieldMeta`; a field that is absent from a schema has no metadata, which
-means what it means upstream for an untagged field: objects merge key by key, lists are replaced
-wholesale (atomic).
+Upstream keeps these facts in Go struct tags (``patchStrategy:"merge" patchMergeKey:"name"``) of
+``k8s.io/api`` and ``k8s.io/apimachinery/pkg/apis/meta/v1``; this module records those facts,
+read from kubernetes/api at commit 10b39a39 and kubernetes/apimachinery at eed236ce. A `Schema`
+maps a JSON field name to its `FieldMeta`; a field that is absent from a schema has no metadata,
+which means what it means upstream for an untagged field: objects merge key by key, lists are
+replaced wholesale (atomic).
 
 Only the paths that lead to a tagged field are written down. Tags beneath an atomic list never
 apply (its items are replaced, never merged), so those are left out too: for example the merge
@@ -20,8 +20,7 @@ Facts worth knowing, because they surprise people:
   entry: the ``$retainKeys`` directive is honoured wherever a patch carries it, as upstream does.
 
 Worked example: ``schema_for(("apps", "v1", "Deployment"))["spec"].fields["template"]
-.fields["spec"].fields["containers"]`` is ``FieldMeta(merge=True, merge_key="name", ...)``.
-"""
+.fields["spec"].fields["containers"]`` is ``FieldMeta(merge=True, merge_key="name", ...)``."""
 
 from __future__ import annotations
 

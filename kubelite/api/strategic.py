@@ -5,8 +5,9 @@ patch creation), with the patch strategies and merge keys of the built-in kinds 
 `kubelite.api.mergekeys`. Behaviour was pinned against Kubernetes' documented semantics and its
 observable results (see tests/unit/api/test_patch_strategic.py).
 
-Data flows one way: `apply_strategic_merge_patch` deep-copies both documents, then `_merge_map` walks the patch, and for every key either deletes (``null``),
-recurses into an object, merges or replaces a list, or takes the patch value.
+Data flows one way: `apply_strategic_merge_patch` deep-copies both documents, then `_merge_map`
+walks the patch, and for every key either deletes (``null``), recurses into an object, merges or
+replaces a list, or takes the patch value.
 
 What a patch can say, with ``kubectl set image`` as the worked example::
 
@@ -26,10 +27,10 @@ What a patch can say, with ``kubectl set image`` as the worked example::
 - ``$setElementOrder/<list>`` gives the order of the patch's items (items the patch does not
   mention keep their place among them); ``$retainKeys`` drops every key it does not list.
 
-Merged lists come out in the order a Kubernetes API server produces: patch items in patch
-order, live-only items in live order, interleaved so that a live-only item goes first only if it
-came before the next patch item in the live list. So new items lead: patching live ``[a, b, c]``
-with ``[d, b']`` gives ``[d, a, b', c]``, and ``kubectl patch`` adding a container puts it first.
+Merged lists come out in the order a Kubernetes API server produces: patch items in patch order,
+live-only items in live order, interleaved so that a live-only item goes first only if it came
+before the next patch item in the live list. So new items lead: patching live ``[a, b, c]`` with
+``[d, b']`` gives ``[d, a, b', c]``, and ``kubectl patch`` adding a container puts it first.
 
 Where upstream would leave a directive or a ``null`` inside a value it takes from the patch, and
 rely on decoding into a Go struct to drop it, we drop it here, because we store JSON as it is.
@@ -37,8 +38,7 @@ Where upstream answers with a bare 500 or panics (lists of lists, mixed item typ
 without its merge key) we raise a typed `PatchError`.
 
 The module is longer than most (~450 lines) because it is one recursive algorithm whose parts
-call each other; split, each part would need the others' private helpers.
-"""
+call each other; split, each part would need the others' private helpers."""
 
 from __future__ import annotations
 
