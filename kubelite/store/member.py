@@ -27,6 +27,7 @@ import grpc
 
 from kubelite.pb import rpc_pb2
 from kubelite.store.config import StoreConfig
+from kubelite.store.malformed import RejectMalformed
 from kubelite.store.mvcc import MvccState
 from kubelite.store.proposer import NoLeader, Proposer, RequestTimeout
 from kubelite.store.raft import RaftMember, RaftSettings
@@ -208,12 +209,13 @@ class StoreNode:
     async def _serve(self) -> None:
         limit = MAX_REQUEST_BYTES + GRPC_OVERHEAD_BYTES
         server = grpc.aio.server(
+            interceptors=[RejectMalformed()],
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", 2**31 - 1),
                 ("grpc.so_reuseport", 0),
                 ("grpc.max_concurrent_streams", 2**31 - 1),
-            ]
+            ],
         )
         self._watch_service = add_services(server, self)
         urls = []

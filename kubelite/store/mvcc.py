@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from kubelite.store.checks import check_put, check_range, check_txn
+from kubelite.store.checks import check_put, check_range, check_txn, lease_ids
 from kubelite.store.keyspace import Keyspace
 from kubelite.store.types import (
     Applied,
@@ -159,18 +159,38 @@ def _revision_filter(op: RangeOp, kv: KeyValue) -> bool:
     )
 
 
+def _well_formed(batch: object) -> bool:
+    return (
+        isinstance(batch, Batch)
+        and isinstance(batch.batch_id, str)
+        and type(batch.now_ms) is int
+        and isinstance(batch.ops, tuple)
+    )
+
+
+def _walk_taken(op: TxnOp, taken: dict[int, bool]) -> list[TxnBranchOp]:
+    """The ops that will run, depth first in op order (nested txns by their decision)."""
+    found: list[TxnBranchOp] = []
+    for child in op.success if taken.get(id(op), False) else op.failure:
+        found.append(child)
+        if isinstance(child, TxnOp):
+            found.extend(_walk_taken(child, taken))
+    return found
+
+
 class MvccState:
     """All replicated state of one store (see module docstring)."""
 
     def __init__(self) -> None:
         self.revision: Revision = 1
-        self.compact_revision: Revision = 0
+        self.compact_revision: Revision = -1  # as etcd: nothing compacted, Compact(0) allowed
         self.leader_epoch = 0
         self.keyspace = Keyspace()
         self.leases: dict[LeaseID, Lease] = {}
         self.members: dict[MemberID, Member] = {}
         self._events: list[Event] = []
         self._events_start = 0
+        self._batch_events: list[Event] = []
         self._lease_seq = 0
         self._outcomes: dict[str, tuple[Applied, ...]] = {}
         self._outcome_order: deque[tuple[int, str]] = deque()
@@ -179,21 +199,28 @@ class MvccState:
 
     def apply(self, batch: Batch) -> BatchOutcome:
         """Apply one Raft entry. Total: returns errors as values, never raises."""
+        if not _well_formed(batch):
+            return BatchOutcome(applied=())
         seen = self._outcomes.get(batch.batch_id)
         if seen is not None:
             return BatchOutcome(applied=seen, duplicate=True)
-        first_event = len(self._events)
+        self._batch_events = []
         applied: list[Applied] = []
         for op in batch.ops:
             try:
                 result = self._apply_op(op, batch.now_ms)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - apply must be total (module docstring)
                 result = StoreError(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
             applied.append(Applied(result, self.revision))
         outcome = tuple(applied)
         if batch.ops:
             self._remember(batch, outcome)
-        return BatchOutcome(applied=outcome, events=tuple(self._events[first_event:]))
+        events, self._batch_events = tuple(self._batch_events), []
+        return BatchOutcome(applied=outcome, events=events)
+
+    def _record(self, event: Event) -> None:
+        self._events.append(event)
+        self._batch_events.append(event)
 
     def _remember(self, batch: Batch, outcome: tuple[Applied, ...]) -> None:
         self._outcomes[batch.batch_id] = outcome
@@ -205,20 +232,22 @@ class MvccState:
             self._outcomes.pop(old, None)
 
     def _apply_op(self, op: Op, now_ms: int) -> OpResult | StoreError:
-        if isinstance(op, PutOp | DeleteOp | TxnOp | RangeOp):
+        if isinstance(op, TxnOp):
+            return self._txn(op)
+        if isinstance(op, PutOp | DeleteOp | RangeOp):
             return self._txn(TxnOp(success=(op,)), unwrap=True)
         if isinstance(op, LeaseGrantOp):
             return self._lease_grant(op, now_ms)
         if isinstance(op, LeaseKeepAliveOp):
             lease = self.leases.get(op.id)
-            if lease is None:
-                return StoreError(ErrorCode.LEASE_NOT_FOUND)
+            if lease is None or lease.deadline_ms <= now_ms:
+                return StoreError(ErrorCode.LEASE_NOT_FOUND)  # expired leases are not renewed
             lease.deadline_ms = now_ms + lease.ttl * 1000
             return LeaseKeepAliveResult(op.id, lease.ttl)
         if isinstance(op, LeaseRevokeOp):
             if op.id not in self.leases:
                 return StoreError(ErrorCode.LEASE_NOT_FOUND)
-            self._revoke([op.id])
+            self._revoke(op.id)
             return Done()
         if isinstance(op, CompactOp):
             return self._compact(op.revision)
@@ -244,10 +273,10 @@ class MvccState:
         if op.epoch != self.leader_epoch:
             return StoreError(ErrorCode.STALE_EPOCH)
         if isinstance(op, ExpireLeasesOp):
-            expired = [
-                i for i in op.ids if i in self.leases and self.leases[i].deadline_ms <= now_ms
-            ]
-            self._revoke(expired)
+            for lease_id in lease_ids(op.ids):
+                expiring = self.leases.get(lease_id)
+                if expiring is not None and expiring.deadline_ms <= now_ms:
+                    self._revoke(lease_id)
             return Done()
         if op.revision <= self.compact_revision:
             return Done()
@@ -283,21 +312,24 @@ class MvccState:
         return path
 
     def _check_path(self, path: list[tuple[TxnOp, bool]]) -> StoreError | None:
-        for txn, succeeded in path:
-            for child in txn.success if succeeded else txn.failure:
-                error = self._check_op_state(child)
-                if error is not None:
-                    return error
+        """etcd's order: every put on the taken path (depth first), then every range."""
+        taken = {id(txn): ok for txn, ok in path}
+        for kind in (PutOp, RangeOp):
+            for child in _walk_taken(path[0][0], taken):
+                if isinstance(child, kind):
+                    error = self._check_op_state(child)
+                    if error is not None:
+                        return error
         return None
 
     def _check_op_state(self, op: TxnBranchOp) -> StoreError | None:
         if isinstance(op, PutOp):
             error = check_put(op)
+            if error is None and op.lease and op.lease not in self.leases:
+                error = StoreError(ErrorCode.LEASE_NOT_FOUND)
             wants_existing = op.ignore_value or op.ignore_lease
             if error is None and wants_existing and self.keyspace.get(op.key) is None:
                 error = StoreError(ErrorCode.KEY_NOT_FOUND)
-            if error is None and op.lease and op.lease not in self.leases:
-                error = StoreError(ErrorCode.LEASE_NOT_FOUND)
             return error
         if isinstance(op, RangeOp):
             return check_range(op) or self._check_read_revision(op.revision)
@@ -357,12 +389,15 @@ class MvccState:
             value=value,
             lease=lease,
         )
+        if lease and lease not in self.leases:
+            lease = 0  # ignore_lease on a key whose lease is gone: the key keeps no lease
+            kv = dataclasses.replace(kv, lease=0)
         self.keyspace.put(kv)
         if prev is not None and prev.lease and prev.lease != lease:
             self._detach(prev.lease, op.key)
         if lease:
             self.leases[lease].keys.add(op.key)
-        self._events.append(Event(EventType.PUT, kv, prev))
+        self._record(Event(EventType.PUT, kv, prev))
         return PutResult(prev if op.prev_kv else None)
 
     def _delete(self, op: DeleteOp, revision: Revision) -> DeleteResult:
@@ -372,7 +407,7 @@ class MvccState:
             if kv.lease:
                 self._detach(kv.lease, kv.key)
             tomb = KeyValue(key=kv.key, create_revision=0, mod_revision=revision, version=0)
-            self._events.append(Event(EventType.DELETE, tomb, kv))
+            self._record(Event(EventType.DELETE, tomb, kv))
         return DeleteResult(len(doomed), tuple(doomed) if op.prev_kv else ())
 
     def _detach(self, lease_id: LeaseID, key: bytes) -> None:
@@ -395,15 +430,17 @@ class MvccState:
         self.leases[lease_id] = Lease(lease_id, ttl, now_ms + ttl * 1000, set())
         return LeaseGrantResult(lease_id, ttl)
 
-    def _revoke(self, lease_ids: list[LeaseID]) -> None:
-        """Remove the leases and delete their keys, all in one revision."""
-        keys: set[bytes] = set()
-        for lease_id in lease_ids:
-            keys |= self.leases.pop(lease_id).keys
-        if not keys:
+    def _revoke(self, lease_id: LeaseID) -> None:
+        """Remove the lease and delete its keys, all in one revision (however many keys)."""
+        lease = self.leases.pop(lease_id, None)
+        if lease is None or not lease.keys:
             return
-        deletes = tuple(DeleteOp(key) for key in sorted(keys))
-        self._txn(TxnOp(success=deletes))
+        revision = self.revision + 1
+        deleted = 0
+        for key in sorted(lease.keys):
+            deleted += self._delete(DeleteOp(key), revision).deleted
+        if deleted:
+            self.revision = revision
 
     def _compact(self, revision: Revision) -> OpResult | StoreError:
         if revision <= self.compact_revision:
@@ -439,7 +476,8 @@ class MvccState:
         error = check_range(op) or self._check_read_revision(op.revision)
         if error is not None:
             return error
-        found = self.keyspace.range(op.key, op.range_end, op.revision or None)
+        found = self.keyspace.range(op.key, op.range_end, op.revision if op.revision > 0 else None)
+        limit = max(op.limit, 0)
         if op.count_only:
             return RangeResult((), more=False, count=sum(1 for _ in found))
         order = op.sort_order
@@ -454,7 +492,10 @@ class MvccState:
         sorting = order is SortOrder.DESCEND or (
             order is SortOrder.ASCEND and op.sort_target is not SortTarget.KEY
         )
-        keep = 0 if (sorting or filtered or not op.limit) else op.limit + 1
+        # As etcd: only a requested order (or a filter) reads the whole range before the limit;
+        # sort_order NONE with another target sorts just the first limit + 1 keys.
+        whole = op.sort_order is not SortOrder.NONE or filtered or not limit
+        keep = 0 if whole else limit + 1
         kvs: list[KeyValue] = []
         count = 0
         for kv in found:
@@ -465,9 +506,9 @@ class MvccState:
             kvs = [kv for kv in kvs if _revision_filter(op, kv)]
         if sorting:
             kvs.sort(key=_SORT_KEYS[op.sort_target], reverse=order is SortOrder.DESCEND)
-        more = bool(op.limit) and len(kvs) > op.limit
+        more = bool(limit) and len(kvs) > limit
         if more:
-            del kvs[op.limit :]
+            del kvs[limit:]
         if op.keys_only:
             kvs = [dataclasses.replace(kv, value=b"") for kv in kvs]
         return RangeResult(tuple(kvs), more=more, count=count)

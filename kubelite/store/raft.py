@@ -175,7 +175,7 @@ class RaftMember(SyncObj):  # type: ignore[misc]
             connectionRetryTime=settings.connection_retry,
             logCompactionMinEntries=settings.log_compaction_entries,
             logCompactionMinTime=settings.log_compaction_seconds,
-            logCompactionSplit=True,
+            logCompactionSplit=False,  # True confines even forced compactions to time windows
             commandsQueueSize=0,
             maxBindRetries=settings.bind_retries,
             bindRetryTime=0.2,
