@@ -12,7 +12,8 @@ Once the member serves client requests it atomically writes DIR/endpoints.json:
     {"client_urls": ["http://127.0.0.1:PORT"]}
 
 The port is new on every start, so the file is deleted before each (re)start and the client
-endpoint is read from it, never remembered.
+endpoint is read from it, never remembered. `store_args` are appended to every member's command
+line, e.g. ``KubeliteCluster(registry, tmp, store_args=["--snapshot-count", "50"])``.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from support.procs import child_env
-from support.store_cluster import Member, StoreCluster
+from support.procs import ProcessRegistry, child_env
+from support.store_cluster import CLUSTER_SIZE, Member, StoreCluster
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENDPOINTS_FILE = "endpoints.json"
@@ -31,6 +33,16 @@ ENDPOINTS_FILE = "endpoints.json"
 
 class KubeliteCluster(StoreCluster):
     backend = "kubelite"
+
+    def __init__(
+        self,
+        registry: ProcessRegistry,
+        base_dir: Path,
+        size: int = CLUSTER_SIZE,
+        store_args: Sequence[str] = (),
+    ) -> None:
+        super().__init__(registry, base_dir, size)
+        self.store_args = list(store_args)
 
     @property
     def password_file(self) -> Path:
@@ -60,6 +72,7 @@ class KubeliteCluster(StoreCluster):
             "new",
             "--peer-password-file",
             str(self.password_file),
+            *self.store_args,
         ]
 
     def _before_start(self, member: Member) -> None:

@@ -1,4 +1,4 @@
-"""A 3-member store cluster on loopback, the part shared by real etcd and kubelite.
+"""A 3-member (or 5-member) store cluster on loopback, shared by real etcd and kubelite.
 
 Each member gets its own random loopback address 127.<100-250>.<0-255>.<2-254> and the
 fixed peer port 2380, so no port is ever picked by binding and releasing it. If a member
@@ -20,6 +20,7 @@ from __future__ import annotations
 import abc
 import random
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,13 +67,14 @@ class Member:
 
 
 class StoreCluster(abc.ABC):
-    """Start, observe and disturb a 3-member cluster; see the module docstring."""
+    """Start, observe and disturb a cluster of `size` members; see the module docstring."""
 
     backend: str = ""
 
-    def __init__(self, registry: ProcessRegistry, base_dir: Path) -> None:
+    def __init__(self, registry: ProcessRegistry, base_dir: Path, size: int = CLUSTER_SIZE) -> None:
         self.registry = registry
         self.base_dir = base_dir
+        self.size = size
         self.token = secrets.token_hex(4)
         self.members: list[Member] = []
 
@@ -100,7 +102,7 @@ class StoreCluster(abc.ABC):
 
     @property
     def client_endpoints(self) -> list[str]:
-        """One "host:port" per member, in member order (s1, s2, s3)."""
+        """One "host:port" per member, in member order (s1, s2, s3, ...)."""
         return [self.endpoint(i) for i in range(len(self.members))]
 
     @property
@@ -152,7 +154,7 @@ class StoreCluster(abc.ABC):
         for attempt in range(1, START_ATTEMPTS + 1):
             self._create_members(self.base_dir / f"try{attempt}")
             try:
-                self._start_members(range(CLUSTER_SIZE))
+                self._start_members(range(self.size))
                 return
             except AddressInUse as exc:
                 last_error = exc
@@ -166,7 +168,7 @@ class StoreCluster(abc.ABC):
         )
 
     def _create_members(self, attempt_dir: Path) -> None:
-        ips = random_loopback_ips(CLUSTER_SIZE)
+        ips = random_loopback_ips(self.size)
         self.members = []
         for n, ip in enumerate(ips, start=1):
             name = f"s{n}"
@@ -264,3 +266,7 @@ class StoreCluster(abc.ABC):
 
     def restart_all(self) -> None:
         self.restart(*range(len(self.members)))
+
+
+NewCluster = Callable[..., StoreCluster]
+"""A fixture that starts a cluster for one test, e.g. ``new_cluster("kubelite", size=5)``."""

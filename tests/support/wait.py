@@ -35,7 +35,7 @@ def _text(describe: str | Callable[[], str]) -> str:
     if callable(describe):
         try:
             return describe()
-        except Exception as exc:  # the description must never hide the timeout itself
+        except Exception as exc:  # noqa: BLE001 - the description must never hide the timeout
             return f"<describe() failed: {exc!r}>"
     return describe
 
@@ -59,7 +59,7 @@ def wait_for(
             value = condition()
         except WaitAborted:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failing condition is a state to report
             last_error = exc
         else:
             if value:
