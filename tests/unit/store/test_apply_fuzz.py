@@ -6,8 +6,8 @@ belong, wrong field types, None, negative and huge numbers, txns nested thousand
 every batch, apply must return one `Applied` per op without raising, and afterwards a plain
 put and range must still work (the machine is not wedged).
 
-Today that holds for odd values of the right types and for objects that are not ops at all;
-it does not hold for ops whose fields have the wrong type (see the xfails and the report).
+Ops whose fields have the wrong type are refused (INVALID) before they write anything, so no op
+can leave half its writes behind.
 """
 
 from __future__ import annotations

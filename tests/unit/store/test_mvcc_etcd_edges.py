@@ -1,16 +1,12 @@
-"""Where `MvccState` differs from etcd v3: each row states etcd's answer and fails today.
+"""Edge cases where etcd's answer is easy to get wrong; each row states etcd's answer.
 
-etcd's answers were read from its source and checked against a running etcd 3.4.23 (the
-version the conformance suite uses) through the gRPC API.
+etcd's answers were read from its behaviour and checked against a running etcd 3.4.23 (the
+version the conformance suite uses) through the gRPC API. The same rows pass against the
+reference model of the property tests, which shows the model is etcd's.
 
-Against `MvccState` every row is a strict xfail whose reason names the cause in the code;
-against the reference model of the property tests the same rows pass, which shows the model
-is etcd's. Rows marked "etcd quirk" reproduce etcd behaviour that looks accidental; they are
-here because the store must match etcd exactly, and whoever fixes them may instead decide to
-keep kubelite's stricter answer (then turn the row into a documented, passing test of that
-choice, and teach the reference model the same).
-
-When a row is fixed, remove its xfail and its predicate in ``divergences.py``.
+Rows marked "etcd quirk" reproduce etcd behaviour that looks accidental (a from-key delete beside
+a put, a put in an earlier sibling txn, sorting only the first limit + 1 keys); the store follows
+etcd there too, because clients written against etcd must see the same answers.
 """
 
 from __future__ import annotations
@@ -51,10 +47,6 @@ from .reference import ReferenceStore
 
 def txn(*success: Op, compares: tuple[Compare, ...] = (), failure: tuple[Op, ...] = ()) -> TxnOp:
     return TxnOp(compares=compares, success=success, failure=failure)  # type: ignore[arg-type]
-
-
-def xfail(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=reason)
 
 
 A_ABSENT = Compare(b"x", CompareTarget.VERSION, CompareResult.EQUAL, 0)
