@@ -290,7 +290,7 @@ class MvccState:
         if error is not None:
             return error
         path = self._choose_path(op)
-        error = self._check_path(path)
+        error = self._check_path(path, plain=unwrap)
         if error is not None:
             return error
         write_revision = self.revision + 1
@@ -311,24 +311,28 @@ class MvccState:
                 path.extend(self._choose_path(child))
         return path
 
-    def _check_path(self, path: list[tuple[TxnOp, bool]]) -> StoreError | None:
-        """etcd's order: every put on the taken path (depth first), then every range."""
+    def _check_path(self, path: list[tuple[TxnOp, bool]], plain: bool) -> StoreError | None:
+        """etcd's order: every put on the taken path (depth first), then every range.
+
+        ``plain`` is a client Put outside a txn, for which etcd looks up the lease before the key.
+        """
         taken = {id(txn): ok for txn, ok in path}
         for kind in (PutOp, RangeOp):
             for child in _walk_taken(path[0][0], taken):
                 if isinstance(child, kind):
-                    error = self._check_op_state(child)
+                    error = self._check_op_state(child, plain)
                     if error is not None:
                         return error
         return None
 
-    def _check_op_state(self, op: TxnBranchOp) -> StoreError | None:
+    def _check_op_state(self, op: TxnBranchOp, plain: bool) -> StoreError | None:
         if isinstance(op, PutOp):
             error = check_put(op)
-            if error is None and op.lease and op.lease not in self.leases:
+            missing_lease = bool(op.lease) and op.lease not in self.leases
+            missing_key = (op.ignore_value or op.ignore_lease) and self.keyspace.get(op.key) is None
+            if error is None and missing_lease and (plain or not missing_key):
                 error = StoreError(ErrorCode.LEASE_NOT_FOUND)
-            wants_existing = op.ignore_value or op.ignore_lease
-            if error is None and wants_existing and self.keyspace.get(op.key) is None:
+            if error is None and missing_key:
                 error = StoreError(ErrorCode.KEY_NOT_FOUND)
             return error
         if isinstance(op, RangeOp):

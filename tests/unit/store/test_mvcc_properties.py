@@ -10,8 +10,7 @@ end all three must show the same canonical dump.
 
 Two plain properties say the same about determinism and snapshots without the reference.
 
-Ops that would run into a known, pinned divergence are dropped, and compactions get a batch of
-their own (see ``divergences.py``).
+Compactions share batches with other ops, as group commit makes them do in a running store.
 """
 
 from __future__ import annotations
