@@ -30,7 +30,7 @@ from kubelite.store.types import Applied, Batch, BatchOutcome, ErrorCode, Op, St
 log = logging.getLogger(__name__)
 
 MAX_BATCH_OPS = 2000
-MAX_BATCH_BYTES = 4 << 20
+MAX_BATCH_BYTES = 2 << 20  # with one <=1.5 MiB request on top, far below raft.MAX_ENTRY_BYTES
 LEADER_POLL_SECONDS = 0.02
 
 

@@ -35,6 +35,8 @@ from kubelite.store.types import Applied, Batch, BatchOutcome, ErrorCode, StoreE
 
 log = logging.getLogger(__name__)
 
+MAX_ENTRY_BYTES = 16 << 20
+
 # Failures after which the command may still commit later; the proposer retries with the same
 # batch id (the state machine de-duplicates). Anything else means "not applied".
 UNKNOWN_OUTCOME_REASONS = frozenset(
@@ -177,6 +179,11 @@ class RaftMember(SyncObj):  # type: ignore[misc]
             logCompactionMinTime=settings.log_compaction_seconds,
             logCompactionSplit=False,  # True confines even forced compactions to time windows
             commandsQueueSize=0,
+            # pysyncobj splits a larger entry into a chunked "transmission" whose end it
+            # misjudges (it compares pickled offsets with the command's length), leaving
+            # followers unable to decode it on every tick. Our entries never get this big:
+            # group-commit batches stop at proposer.MAX_BATCH_BYTES and requests at 1.5 MiB.
+            appendEntriesBatchSizeBytes=MAX_ENTRY_BYTES,
             maxBindRetries=settings.bind_retries,
             bindRetryTime=0.2,
             commandsWaitLeader=True,
