@@ -59,7 +59,7 @@ class RaftSettings:
     connection_retry: float = 0.5
     log_compaction_entries: int = 20_000
     log_compaction_seconds: int = 600
-    log_compaction_bytes: int = 64 << 20
+    log_compaction_bytes: int = 8 << 20
     bind_retries: int = 15
 
 
@@ -205,7 +205,6 @@ class RaftMember(SyncObj):  # type: ignore[misc]
             with self.lock:
                 outcome = self.state.apply(batch)
                 revision = self.state.revision
-            self._count_for_compaction(batch)
         except Exception as exc:
             log.exception("apply failed; entry ignored")
             error = StoreError(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
@@ -214,15 +213,25 @@ class RaftMember(SyncObj):  # type: ignore[misc]
             self._on_applied(outcome, revision)
         except Exception:
             log.exception("event listener failed")
+        try:
+            self._count_for_compaction(batch)
+        except Exception:
+            log.exception("log compaction accounting failed")
         return outcome
 
     def _count_for_compaction(self, batch: Batch) -> None:
-        """Ask pysyncobj for a log compaction once the log holds many bytes (it counts entries)."""
+        """Ask pysyncobj for a log compaction once the log holds many bytes (it counts entries).
+
+        pysyncobj keeps its whole log in memory until it compacts, so the log may grow to the
+        larger of ``log_compaction_bytes`` and the live data: memory stays near twice the live
+        data, while a big store is not re-snapshotted every few seconds.
+        """
         size = 0
         for op in batch.ops:
             size += len(getattr(op, "key", b"") or b"") + len(getattr(op, "value", b"") or b"")
         self._bytes_since_compaction += size + 64
-        if self._bytes_since_compaction >= self._settings.log_compaction_bytes:
+        limit = max(self._settings.log_compaction_bytes, self.state.keyspace.live_bytes)
+        if self._bytes_since_compaction >= limit:
             self._bytes_since_compaction = 0
             self.forceLogCompaction()
 
