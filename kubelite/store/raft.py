@@ -223,14 +223,15 @@ class RaftMember(SyncObj):  # type: ignore[misc]
         """Ask pysyncobj for a log compaction once the log holds many bytes (it counts entries).
 
         pysyncobj keeps its whole log in memory until it compacts, so the log may grow to the
-        larger of ``log_compaction_bytes`` and the live data: memory stays near twice the live
-        data, while a big store is not re-snapshotted every few seconds.
+        larger of ``log_compaction_bytes`` and a quarter of the live data: memory stays near
+        twice the live data, while a big store (each snapshot forks and gzips all of it) is not
+        re-snapshotted every few seconds.
         """
         size = 0
         for op in batch.ops:
             size += len(getattr(op, "key", b"") or b"") + len(getattr(op, "value", b"") or b"")
         self._bytes_since_compaction += size + 64
-        limit = max(self._settings.log_compaction_bytes, self.state.keyspace.live_bytes)
+        limit = max(self._settings.log_compaction_bytes, self.state.keyspace.live_bytes // 4)
         if self._bytes_since_compaction >= limit:
             self._bytes_since_compaction = 0
             self.forceLogCompaction()
