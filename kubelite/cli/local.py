@@ -117,7 +117,7 @@ def _wait_ready(cluster_dir: Path, timeout: float) -> tuple[bool, str]:
 )
 @click.option(
     "--base-port",
-    default=2379,
+    default=12379,  # clear of a system etcd on 2379/2380
     show_default=True,
     help="Member i listens on base+10i (client) and base+10i+1 (peer).",
 )
