@@ -185,12 +185,11 @@ class StoreNode:
         _write_atomically(endpoints_file, json.dumps({"client_urls": self.client_urls}))
         log.info("serving client requests on %s", ",".join(self.client_urls))
         duties = asyncio.create_task(self._leader_duties())
-        housekeeping = asyncio.create_task(self._compact_when_idle())
         register = asyncio.create_task(self._register())
         try:
             await stop.wait()
         finally:
-            for task in (duties, register, housekeeping):
+            for task in (duties, register):
                 task.cancel()
             await self.proposer.stop()
             if self._server is not None:
@@ -257,15 +256,6 @@ class StoreNode:
                 return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
-
-    async def _compact_when_idle(self) -> None:
-        """Member-local: shrink the Raft log (and its memory) once writes pause."""
-        settings = self._settings
-        while True:
-            await asyncio.sleep(settings.idle_compaction_seconds / 2)
-            self.raft.compact_when_idle(
-                settings.idle_compaction_seconds, settings.idle_compaction_bytes
-            )
 
     async def _leader_duties(self) -> None:
         while True:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,8 +60,6 @@ class RaftSettings:
     log_compaction_entries: int = 20_000
     log_compaction_seconds: int = 600
     log_compaction_bytes: int = 64 << 20
-    idle_compaction_bytes: int = 4 << 20
-    idle_compaction_seconds: float = 1.0
     bind_retries: int = 15
 
 
@@ -162,7 +159,6 @@ class RaftMember(SyncObj):  # type: ignore[misc]
         settings = settings or RaftSettings()
         self._settings = settings
         self._bytes_since_compaction = 0
-        self._last_apply = time.monotonic()
         journal = data_dir / "raft.journal"
         self._journal_sync = _JournalSync(journal)
         bind_host = self_address.rsplit(":", 1)[0]
@@ -221,7 +217,6 @@ class RaftMember(SyncObj):  # type: ignore[misc]
             self._count_for_compaction(batch)
         except Exception:
             log.exception("log compaction accounting failed")
-        self._last_apply = time.monotonic()
         return outcome
 
     def _count_for_compaction(self, batch: Batch) -> None:
@@ -229,8 +224,7 @@ class RaftMember(SyncObj):  # type: ignore[misc]
 
         pysyncobj keeps its whole log in memory until it compacts. Under load the log may grow to
         the larger of ``log_compaction_bytes`` and a quarter of the live data, so a big store
-        (each snapshot forks and gzips all of it) is not re-snapshotted every few seconds;
-        `compact_when_idle` gives the memory back once writes pause.
+        (each snapshot forks and gzips all of it) is not re-snapshotted every few seconds.
         """
         size = 0
         for op in batch.ops:
@@ -240,19 +234,6 @@ class RaftMember(SyncObj):  # type: ignore[misc]
         if self._bytes_since_compaction >= limit:
             self._bytes_since_compaction = 0
             self.forceLogCompaction()
-
-    def compact_when_idle(self, idle_seconds: float, min_bytes: int) -> bool:
-        """Compact a log of at least ``min_bytes`` once no entry was applied for a while.
-
-        Under load, compactions wait for ``log_compaction_bytes`` (each one forks and gzips the
-        whole state, which costs CPU); when writes pause, the log's memory is given back.
-        """
-        quiet = time.monotonic() - self._last_apply >= idle_seconds
-        if quiet and self._bytes_since_compaction >= min_bytes:
-            self._bytes_since_compaction = 0
-            self.forceLogCompaction()
-            return True
-        return False
 
     # -- queries used by the shell ---------------------------------------------------------------
 
