@@ -30,7 +30,6 @@ _STATUS: dict[ErrorCode, grpc.StatusCode] = {
 REQUEST_TOO_LARGE = (grpc.StatusCode.INVALID_ARGUMENT, "etcdserver: request is too large")
 NO_LEADER = (grpc.StatusCode.UNAVAILABLE, "etcdserver: no leader")
 TIMED_OUT = (grpc.StatusCode.UNAVAILABLE, "etcdserver: request timed out")
-SHUTTING_DOWN = (grpc.StatusCode.UNAVAILABLE, "etcdserver: server stopped")
 
 
 class RpcError(Exception):

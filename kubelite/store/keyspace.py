@@ -33,23 +33,6 @@ def key_in_range(candidate: bytes, key: bytes, range_end: bytes) -> bool:
     return key <= candidate < range_end
 
 
-def ranges_overlap(a: tuple[bytes, bytes], b: tuple[bytes, bytes]) -> bool:
-    """Whether two etcd ranges (key, range_end) share any key."""
-
-    def bounds(r: tuple[bytes, bytes]) -> tuple[bytes, bytes | None]:
-        key, end = r
-        if not end:
-            return key, key + b"\0"
-        if end == FROM_KEY:
-            return key, None
-        return key, end
-
-    (a_lo, a_hi), (b_lo, b_hi) = bounds(a), bounds(b)
-    a_below_b = a_hi is not None and a_hi <= b_lo
-    b_below_a = b_hi is not None and b_hi <= a_lo
-    return not (a_below_b or b_below_a)
-
-
 def _visible(versions: list[KeyValue], revision: Revision | None) -> KeyValue | None:
     """The live version of one key at ``revision`` (None = newest), or None."""
     if revision is None:

@@ -295,7 +295,7 @@ class MvccState:
             return error
         write_revision = self.revision + 1
         changed = [False]
-        result = self._run_path(op, path, write_revision, changed)
+        result = self._run_txn(op, iter(path), write_revision, changed)
         if changed[0]:
             self.revision = write_revision
         if unwrap:
@@ -340,12 +340,6 @@ class MvccState:
         if isinstance(op, DeleteOp):
             return check_range(op)
         return None
-
-    def _run_path(
-        self, op: TxnOp, path: list[tuple[TxnOp, bool]], revision: Revision, changed: list[bool]
-    ) -> TxnResult:
-        decisions = iter(path)
-        return self._run_txn(op, decisions, revision, changed)
 
     def _run_txn(
         self,

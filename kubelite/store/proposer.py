@@ -25,7 +25,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kubelite.store.types import Applied, Batch, BatchOutcome, ErrorCode, Op, StoreError
+from kubelite.store.types import (
+    Applied,
+    Batch,
+    BatchOutcome,
+    ErrorCode,
+    Op,
+    StoreError,
+    payload_bytes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +74,7 @@ class _InFlight:
 
 
 def _op_size(op: Op | None) -> int:
-    if op is None:
-        return 0
-    return 64 + len(getattr(op, "key", b"") or b"") + len(getattr(op, "value", b"") or b"")
+    return 0 if op is None else 64 + payload_bytes(op)
 
 
 class Proposer:

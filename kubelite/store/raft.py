@@ -27,21 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjException, replicated
+from pysyncobj import SyncObj, SyncObjConf, SyncObjException, replicated
 from pysyncobj.transport import TCPTransport
 
 from kubelite.store.mvcc import MvccState
-from kubelite.store.types import Applied, Batch, BatchOutcome, ErrorCode, StoreError
+from kubelite.store.types import Applied, Batch, BatchOutcome, ErrorCode, StoreError, payload_bytes
 
 log = logging.getLogger(__name__)
 
 MAX_ENTRY_BYTES = 16 << 20
-
-# Failures after which the command may still commit later; the proposer retries with the same
-# batch id (the state machine de-duplicates). Anything else means "not applied".
-UNKNOWN_OUTCOME_REASONS = frozenset(
-    {FAIL_REASON.LEADER_CHANGED, FAIL_REASON.NOT_LEADER, getattr(FAIL_REASON, "UNKNOWN_OUTCOME", 7)}
-)
 
 ApplyCallback = Callable[[BatchOutcome | None, int], None]
 
@@ -226,10 +220,8 @@ class RaftMember(SyncObj):  # type: ignore[misc]
         the larger of ``log_compaction_bytes`` and a quarter of the live data, so a big store
         (each snapshot forks and gzips all of it) is not re-snapshotted every few seconds.
         """
-        size = 0
-        for op in batch.ops:
-            size += len(getattr(op, "key", b"") or b"") + len(getattr(op, "value", b"") or b"")
-        self._bytes_since_compaction += size + 64
+        size = sum(64 + payload_bytes(op) for op in batch.ops)
+        self._bytes_since_compaction += size
         limit = max(self._settings.log_compaction_bytes, self.state.keyspace.live_bytes // 4)
         if self._bytes_since_compaction >= limit:
             self._bytes_since_compaction = 0
@@ -266,10 +258,3 @@ class RaftMember(SyncObj):  # type: ignore[misc]
     def close(self) -> None:
         self.destroy()
         self._journal_sync.close()
-
-
-def is_unknown_outcome(fail_reason: int) -> bool:
-    return fail_reason in UNKNOWN_OUTCOME_REASONS
-
-
-SUCCESS = FAIL_REASON.SUCCESS

@@ -79,18 +79,26 @@ def check_size(request: Message) -> None:
         raise RpcError(*REQUEST_TOO_LARGE)
 
 
+EXPECTED_FAILURES = (RpcError, NoLeader, RequestTimeout, convert.BadRequest)
+
+
+def status_of(exc: Exception) -> tuple[grpc.StatusCode, str]:
+    """The gRPC status for one of `EXPECTED_FAILURES`."""
+    if isinstance(exc, RpcError):
+        return exc.code, exc.message
+    if isinstance(exc, NoLeader):
+        return NO_LEADER
+    if isinstance(exc, RequestTimeout):
+        return TIMED_OUT
+    return grpc.StatusCode.INVALID_ARGUMENT, f"etcdserver: {exc}"
+
+
 async def answer(context: grpc.aio.ServicerContext[Any, Any], work: Awaitable[T]) -> T:
     """Await ``work`` and turn every expected failure into a gRPC status."""
     try:
         return await work
-    except RpcError as exc:
-        await context.abort(exc.code, exc.message)
-    except NoLeader:
-        await context.abort(*NO_LEADER)
-    except RequestTimeout:
-        await context.abort(*TIMED_OUT)
-    except convert.BadRequest as exc:
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"etcdserver: {exc}")
+    except EXPECTED_FAILURES as exc:
+        await context.abort(*status_of(exc))
     raise AssertionError("unreachable: context.abort raises")
 
 
@@ -213,10 +221,8 @@ class LeaseService(rpc_pb2_grpc.LeaseServicer):
         async for request in request_iterator:
             try:
                 applied = await self._write(LeaseKeepAliveOp(request.ID))
-            except NoLeader:
-                await context.abort(*NO_LEADER)
-            except RequestTimeout:
-                await context.abort(*TIMED_OUT)
+            except EXPECTED_FAILURES as exc:
+                await context.abort(*status_of(exc))
             ttl = 0  # etcd answers an unknown (expired) lease with TTL 0
             if isinstance(applied.result, LeaseKeepAliveResult):
                 ttl = applied.result.ttl

@@ -232,6 +232,14 @@ Op = (
 )
 
 
+def payload_bytes(op: object) -> int:
+    """Key plus value bytes of an op (0 for ops without them): what batches and logs hold."""
+    key, value = getattr(op, "key", b""), getattr(op, "value", b"")
+    return (len(key) if isinstance(key, bytes) else 0) + (
+        len(value) if isinstance(value, bytes) else 0
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Batch:
     """One Raft entry: many client operations gathered by group commit.

@@ -72,9 +72,3 @@ class WatchHub:
             if wanted:
                 watcher.next_revision = wanted[-1].kv.mod_revision + 1
                 watcher.deliver(watcher, wanted)
-
-    def reset(self) -> list[Watcher]:
-        """Drop every watcher (the state was replaced by a snapshot); returns them."""
-        dropped = list(self._watchers)
-        self._watchers.clear()
-        return dropped

@@ -204,6 +204,10 @@ class _Stream:
             self._pending_events -= len(response.events)
             yield response
 
+    def cancel_all(self, reason: str) -> None:
+        for watch_id in list(self._watchers):
+            self._cancel(watch_id, reason)
+
     def close(self) -> None:
         for watcher in self._watchers.values():
             self._node.hub.remove(watcher)
@@ -236,5 +240,4 @@ class WatchService(rpc_pb2_grpc.WatchServicer):
     def cancel_all(self, reason: str) -> None:
         """Cancel every watch (the state was replaced by a snapshot): clients watch again."""
         for stream in list(self._streams):
-            for watch_id in list(stream._watchers):
-                stream._cancel(watch_id, reason)
+            stream.cancel_all(reason)

@@ -1,10 +1,10 @@
-"""`Keyspace`, `key_in_range` and `ranges_overlap`: etcd's range conventions, as tables."""
+"""`Keyspace` and `key_in_range`: etcd's range conventions, as tables."""
 
 from __future__ import annotations
 
 import pytest
 
-from kubelite.store.keyspace import Keyspace, key_in_range, ranges_overlap
+from kubelite.store.keyspace import Keyspace, key_in_range
 from kubelite.store.types import KeyValue
 
 from .etcd_rules import in_range
@@ -36,35 +36,6 @@ KEY_IN_RANGE = [
 def test_key_in_range(candidate: bytes, key: bytes, range_end: bytes, inside: bool) -> None:
     assert key_in_range(candidate, key, range_end) is inside
     assert in_range(candidate, key, range_end) is inside  # the reference model agrees
-
-
-# (range a, range b, overlap?) -- each row is also checked with a and b swapped.
-OVERLAPS = [
-    pytest.param((b"a", b""), (b"a", b""), True, id="same-key"),
-    pytest.param((b"a", b""), (b"b", b""), False, id="different-keys"),
-    pytest.param((b"a", b""), (b"ab", b""), False, id="key-and-longer-key"),
-    pytest.param((b"a", b""), (b"a", b"b"), True, id="key-at-start-of-range"),
-    pytest.param((b"b", b""), (b"a", b"b"), False, id="key-at-end-of-range"),
-    pytest.param((b"az", b""), (b"a", b"b"), True, id="key-inside-range"),
-    pytest.param((b"a", b"c"), (b"b", b"d"), True, id="ranges-cross"),
-    pytest.param((b"a", b"b"), (b"b", b"c"), False, id="ranges-touch"),
-    pytest.param((b"a", b"d"), (b"b", b"c"), True, id="range-contains-range"),
-    pytest.param((b"b", b"\x00"), (b"a", b""), False, id="from-key-above-key"),
-    pytest.param((b"b", b"\x00"), (b"c", b""), True, id="from-key-covers-key"),
-    pytest.param((b"b", b"\x00"), (b"b", b""), True, id="from-key-starts-at-key"),
-    pytest.param((b"b", b"\x00"), (b"a", b"b"), False, id="from-key-after-range"),
-    pytest.param((b"b", b"\x00"), (b"a", b"b\x00"), True, id="from-key-meets-range-end"),
-    pytest.param((b"a", b"\x00"), (b"x", b"\x00"), True, id="two-from-keys"),
-    pytest.param((b"\x00", b"\x00"), (b"zz", b""), True, id="all-keys-covers-everything"),
-    pytest.param((b"a", b""), (b"a\x00", b""), False, id="key-and-key-nul"),
-    pytest.param((b"a", b"a\x00"), (b"a", b""), True, id="one-key-range-and-key"),
-]
-
-
-@pytest.mark.parametrize(("a", "b", "overlap"), OVERLAPS)
-def test_ranges_overlap(a: tuple[bytes, bytes], b: tuple[bytes, bytes], overlap: bool) -> None:
-    assert ranges_overlap(a, b) is overlap
-    assert ranges_overlap(b, a) is overlap
 
 
 def put(ks: Keyspace, key: bytes, value: bytes, rev: int) -> KeyValue | None:
