@@ -76,9 +76,10 @@ class StoreEvent:
 class WatchBatch:
     """Events of one store watch response, in revision order, plus the store's progress.
 
-    `revision` is the store revision the response was sent at (its header): every change up
-    to it under the watched prefix has been delivered. A batch may have no events (a progress
-    notification).
+    `revision` is how far the watch has got: every change up to it under the watched prefix
+    has been delivered. For a batch of events it is the last event's revision (a response's
+    header may run ahead of its events on etcd); a batch may have no events (a progress
+    notification), and then it may repeat the previous batch's revision (a heartbeat).
     """
 
     events: tuple[StoreEvent, ...]
@@ -147,7 +148,7 @@ class Storage(Protocol):
         ...
 
     async def update(self, key: str, value: bytes, expected_mod_revision: int) -> int:
-        """Overwrite `key` if its mod revision is still the expected one, else `RevisionMismatch`."""
+        """Overwrite `key` if its mod revision is the expected one, else `RevisionMismatch`."""
         ...
 
     async def delete(self, key: str, expected_mod_revision: int) -> int:
