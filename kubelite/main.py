@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from kubelite.apiserver.main import apiserver_command
 from kubelite.cli.demo import demo_command
 from kubelite.cli.local import down_command, status_command, up_command
 from kubelite.store.main import store_command
@@ -20,6 +21,7 @@ def kubelite() -> None:
 
 
 kubelite.add_command(store_command)
+kubelite.add_command(apiserver_command)
 kubelite.add_command(up_command)
 kubelite.add_command(down_command)
 kubelite.add_command(status_command)

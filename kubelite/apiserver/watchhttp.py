@@ -1,0 +1,121 @@
+"""HTTP watch streams: ``GET <collection>?watch=true`` as newline-delimited JSON events.
+
+Flow: parse options -> open a watcher on the resource's watch cache -> write one JSON line
+per output, flushed at once -> end at ``timeoutSeconds`` (a final BOOKMARK first when asked),
+when the cache closes the watcher (too slow, store lost), or when the client goes away::
+
+    {"type":"ADDED","object":{...}}\\n
+    {"type":"BOOKMARK","object":{"kind":"Pod","apiVersion":"v1","metadata":{"resourceVersion":"42"}}}\\n
+    {"type":"ERROR","object":{"kind":"Status",...,"reason":"Expired","code":410}}\\n
+
+Plain-JSON watchers get the cache's pre-encoded line for an event, so one encoding serves every
+watcher; Table watchers (``kubectl get -w``) get a one-row Table per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from aiohttp import web
+
+from kubelite.api.errors import ServiceUnavailableError
+from kubelite.api.resources import ResourceInfo
+from kubelite.api.tables import table_for
+from kubelite.apiserver.codec import collection_prefix
+from kubelite.apiserver.listing import ListOptions
+from kubelite.apiserver.negotiation import wants_table
+from kubelite.apiserver.watchcache import (
+    Bookmark,
+    CacheWatcher,
+    WatchCache,
+    WatchClosed,
+    WatchEvent,
+    WatchExpired,
+)
+
+JsonObject = dict[str, Any]
+MIN_REQUEST_TIMEOUT_S: Final = 1800.0
+"""Without timeoutSeconds a watch ends after 1 to 2 times this (upstream --min-request-timeout)."""
+
+
+def _line(kind: str, obj: Mapping[str, Any]) -> bytes:
+    body = {"type": kind, "object": obj}
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+class WatchStreamer:
+    """Opens cache watchers for HTTP requests and writes their events out."""
+
+    def __init__(self, caches: Mapping[str, WatchCache]) -> None:
+        self.caches = caches
+        self.active = 0
+
+    async def stream(
+        self,
+        request: web.Request,
+        info: ResourceInfo,
+        namespace: str | None,
+        options: ListOptions,
+    ) -> web.StreamResponse:
+        cache = self.caches.get(info.plural)
+        if cache is None:
+            raise ServiceUnavailableError(f"no watch cache for {info.plural}", 1)
+        start = options.revision or None  # "" and "0": current state first, then changes
+        watcher = await cache.watch(
+            collection_prefix(info.plural, namespace if info.namespaced else None),
+            start,
+            options.matches,
+            bookmarks=options.allow_bookmarks,
+        )
+        table = wants_table(request.headers.get("Accept"))
+        response = web.StreamResponse(status=200)
+        response.content_type = "application/json"
+        response.enable_chunked_encoding()
+        timeout = (
+            float(options.timeout_seconds)
+            if options.timeout_seconds
+            else MIN_REQUEST_TIMEOUT_S * (1 + random.random())
+        )
+        self.active += 1
+        try:
+            await response.prepare(request)
+            with contextlib.suppress(TimeoutError, ConnectionResetError):
+                async with asyncio.timeout(timeout):
+                    await self._pump(response, watcher, info, table)
+            final = watcher.bookmark_now() if not watcher.ended else None
+            if final is not None:
+                with contextlib.suppress(ConnectionResetError):
+                    await response.write(final.json_line(info.kind, info.api_version))
+        finally:
+            self.active -= 1
+            watcher.close()
+        with contextlib.suppress(ConnectionResetError):
+            await response.write_eof()
+        return response
+
+    async def _pump(
+        self, response: web.StreamResponse, watcher: CacheWatcher, info: ResourceInfo, table: bool
+    ) -> None:
+        async for output in watcher:
+            if isinstance(output, WatchEvent):
+                if table:
+                    rv = str(output.object["metadata"].get("resourceVersion", ""))
+                    now = datetime.now(UTC)
+                    row = table_for(info.kind, [output.object], now, rv, None)
+                    data = _line(output.type.value, row)
+                else:
+                    data = output.json_line()
+            elif isinstance(output, Bookmark):
+                data = output.json_line(info.kind, info.api_version)
+            elif isinstance(output, WatchExpired):
+                await response.write(output.json_line())
+                return
+            elif isinstance(output, WatchClosed):
+                return
+            await response.write(data)
