@@ -9,6 +9,8 @@
   fails). Clusters are shared by the tests of a module, so each test keeps to its own keys
   under `key_prefix`.
 - `stubs`: the etcd v3 gRPC stubs on a channel to the first member.
+- `apiservers` (module, follows `store`'s backend): two `kubelite apiserver` processes over
+  that store cluster (`support.apiservers.ApiServers`: `urls`, `kubeconfig(i)`, `restart(i)`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from collections.abc import Generator, Iterator
 
 import pytest
+from support.apiservers import ApiServers
 from support.etcd_cluster import EtcdCluster, etcd_binary
 from support.grpc_api import EtcdStubs
 from support.kubelite_cluster import KubeliteCluster
@@ -96,3 +99,19 @@ def key_prefix(request: pytest.FixtureRequest) -> bytes:
     """A prefix no other test uses, e.g. b"/t/test_put_prev_kv_etcd_/3f9a12c0/"."""
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)
     return f"/t/{name}/{secrets.token_hex(4)}/".encode()
+
+
+@pytest.fixture(scope="module")
+def apiservers(
+    store: StoreCluster,
+    process_registry: ProcessRegistry,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ApiServers]:
+    servers = ApiServers(
+        process_registry, tmp_path_factory.mktemp("apiservers"), store.client_urls, count=2
+    )
+    servers.start()
+    try:
+        yield servers
+    finally:
+        servers.stop()

@@ -8,11 +8,13 @@
       supervisor.pid
       logs/<name>.log
       store/s1, s2, s3       each member's data dir (journal, snapshot, endpoints.json)
+      apiserver/a1, a2       each API server's endpoints.json
+      kubeconfig             for kubectl, kctl and the Python client (contexts a1 and a2)
 
 and starts a detached supervisor (`kubelite.cli.supervisor`) that runs and restarts the
-processes. It waits until every store member answers and a leader is elected, then prints the
-client endpoints. Later issues add API servers, schedulers, controller managers and node agents
-to the same table.
+processes. It waits until every store member answers and a leader is elected and both API
+servers are ready (``/readyz``), then prints the endpoints. Later issues add schedulers,
+controller managers and node agents to the same table.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import click
@@ -32,6 +36,8 @@ import grpc
 from kubelite.pb import rpc_pb2, rpc_pb2_grpc
 
 STORE_MEMBERS = ("s1", "s2", "s3")
+API_SERVERS = ("a1", "a2")
+API_PORT_OFFSET = 100
 
 
 def _store_ports(index: int, base: int) -> tuple[int, int]:
@@ -65,6 +71,66 @@ def store_argv(cluster_dir: Path, base_port: int) -> dict[str, list[str]]:
             str(cluster_dir / "peer-password"),
         ]
     return table
+
+
+def api_server_port(index: int, base: int) -> int:
+    return base + API_PORT_OFFSET + index
+
+
+def apiserver_argv(cluster_dir: Path, base_port: int) -> dict[str, list[str]]:
+    servers = ",".join(
+        f"http://127.0.0.1:{_store_ports(i, base_port)[0]}" for i in range(len(STORE_MEMBERS))
+    )
+    table = {}
+    for i, name in enumerate(API_SERVERS):
+        folder = cluster_dir / "apiserver" / name
+        table[f"apiserver-{name}"] = [
+            sys.executable,
+            "-m",
+            "kubelite",
+            "apiserver",
+            "--etcd-servers",
+            servers,
+            "--bind-address",
+            "127.0.0.1",
+            "--port",
+            str(api_server_port(i, base_port)),
+            "--endpoints-file",
+            str(folder / "endpoints.json"),
+        ]
+    return table
+
+
+def api_urls(base_port: int) -> list[str]:
+    return [f"http://127.0.0.1:{api_server_port(i, base_port)}" for i in range(len(API_SERVERS))]
+
+
+def kubeconfig_text(urls: list[str]) -> str:
+    """A kubeconfig with one context per API server; the first is current."""
+    pairs = zip(API_SERVERS, urls, strict=True)
+    clusters = [{"name": name, "cluster": {"server": url}} for name, url in pairs]
+    contexts = [
+        {"name": name, "context": {"cluster": name, "user": "local", "namespace": "default"}}
+        for name in API_SERVERS
+    ]
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": clusters,
+        "contexts": contexts,
+        "current-context": API_SERVERS[0],
+        "users": [{"name": "local", "user": {}}],
+        "preferences": {},
+    }
+    return json.dumps(config, indent=2) + "\n"
+
+
+def api_ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=1.0) as answer:
+            return bool(answer.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def _supervisor_pid(cluster_dir: Path) -> int | None:
@@ -111,6 +177,16 @@ def _wait_ready(cluster_dir: Path, timeout: float) -> tuple[bool, str]:
     return False, last
 
 
+def _wait_api_ready(urls: list[str], deadline: float) -> tuple[bool, str]:
+    waiting = list(urls)
+    while time.monotonic() < deadline:
+        waiting = [url for url in urls if not api_ready(url)]
+        if not waiting:
+            return True, ""
+        time.sleep(0.1)
+    return False, f"API servers not ready: {', '.join(waiting)}"
+
+
 @click.command("up")
 @click.option(
     "--dir", "cluster_dir", default=".kubelite", show_default=True, type=click.Path(file_okay=False)
@@ -134,7 +210,12 @@ def up_command(cluster_dir: str, base_port: int, timeout: float) -> None:
     if not password.exists():
         password.write_text(secrets.token_urlsafe(32))
         password.chmod(0o600)
-    (folder / "processes.json").write_text(json.dumps(store_argv(folder, base_port), indent=2))
+    processes = {**store_argv(folder, base_port), **apiserver_argv(folder, base_port)}
+    (folder / "processes.json").write_text(json.dumps(processes, indent=2))
+    for name in API_SERVERS:
+        (folder / "apiserver" / name).mkdir(parents=True, exist_ok=True)
+    urls = api_urls(base_port)
+    (folder / "kubeconfig").write_text(kubeconfig_text(urls))
     (folder / "logs").mkdir(exist_ok=True)
     with (folder / "logs" / "supervisor.log").open("ab") as log:
         supervisor = subprocess.Popen(
@@ -144,16 +225,22 @@ def up_command(cluster_dir: str, base_port: int, timeout: float) -> None:
             start_new_session=True,
         )
     (folder / "supervisor.pid").write_text(str(supervisor.pid))
+    started = time.monotonic()
     ready, why = _wait_ready(folder, timeout)
+    if ready:
+        ready, why = _wait_api_ready(urls, started + timeout)
     if not ready:
         _stop_supervisor(folder, timeout=15.0)
         raise click.ClickException(
-            f"the store did not become ready in {timeout:.0f}s ({why}); logs in {folder / 'logs'}"
+            f"the cluster did not become ready in {timeout:.0f}s ({why}); logs in {folder / 'logs'}"
         )
     endpoints = ",".join(u.removeprefix("http://") for u in store_endpoints(folder))
-    click.echo(f"kubelite store is up (3 members, logs in {folder / 'logs'}).")
-    click.echo(f"  client endpoints: {endpoints}")
-    click.echo(f"  try:  ETCDCTL_API=3 etcdctl --endpoints={endpoints} endpoint status -w table")
+    click.echo(f"kubelite is up (3 store members, 2 API servers; logs in {folder / 'logs'}).")
+    click.echo(f"  store endpoints: {endpoints}")
+    click.echo(f"  API servers:     {', '.join(urls)}")
+    click.echo(f"  kubeconfig:      {folder / 'kubeconfig'}")
+    click.echo(f"  try:  KUBECONFIG={folder / 'kubeconfig'} kubectl get namespaces")
+    click.echo(f"        ETCDCTL_API=3 etcdctl --endpoints={endpoints} endpoint status -w table")
     click.echo(f"  stop: kubelite down --dir {cluster_dir}")
 
 
@@ -190,7 +277,7 @@ def _stop_supervisor(folder: Path, timeout: float) -> None:
     "--dir", "cluster_dir", default=".kubelite", show_default=True, type=click.Path(file_okay=False)
 )
 def status_command(cluster_dir: str) -> None:
-    """Show each store member: endpoint, leader, term, revision."""
+    """Show each store member (endpoint, leader, term, revision) and each API server."""
     folder = Path(cluster_dir).resolve()
     if _supervisor_pid(folder) is None:
         click.echo(f"no cluster is running in {folder}")
@@ -204,3 +291,9 @@ def status_command(cluster_dir: str) -> None:
             f"{url}  {role:8}  term {status.raftTerm}  revision {status.header.revision}"
             f"  applied {status.raftAppliedIndex}"
         )
+    for name in API_SERVERS:
+        path = folder / "apiserver" / name / "endpoints.json"
+        if path.exists():
+            url = json.loads(path.read_text())["url"]
+            state = "ready" if api_ready(url) else "not ready"
+            click.echo(f"{url}  apiserver {name}  {state}")

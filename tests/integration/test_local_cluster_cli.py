@@ -1,10 +1,12 @@
-"""`kubelite up`, `kubelite status` and `kubelite down` drive a whole local store cluster.
+"""`kubelite up`, `kubelite status` and `kubelite down` drive a whole local cluster.
 
 `up --dir D --base-port P` starts a supervisor whose members listen on 127.0.0.1:P+10i (clients)
-and P+10i+1 (Raft). The base port is random in 20000-60000, outside the kernel's ephemeral range
-when there is room, and `up` is tried again on another port when a member could not bind.
-`status` then lists the three members, one of them leading, and the cluster takes a write;
-`down` stops the supervisor and every member it ran.
+and P+10i+1 (Raft), and whose two API servers listen on P+100 and P+101. The base port is
+random in 20000-60000, outside the kernel's ephemeral range when there is room, and `up` is
+tried again on another port when a member could not bind. `status` then lists the three
+members, one of them leading, and both API servers ready; the cluster takes a write; real
+kubectl with the written kubeconfig lists the bootstrap namespaces; `down` stops the
+supervisor and every process it ran.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from support.procs import STOP_TIMEOUT_S, child_env
 from kubelite.pb import rpc_pb2
 
 PORT_RANGE = (20000, 60000)
-PORT_SPAN = 22  # P .. P+21 for three members
+PORT_SPAN = 102  # P .. P+21 for three members, P+100 and P+101 for the API servers
 UP_ATTEMPTS = 3
 UP_TIMEOUT_S = 60
 CLI_TIMEOUT_S = UP_TIMEOUT_S + 30
@@ -117,12 +119,16 @@ def test_up_status_down(tmp_path: Path, key_prefix: bytes) -> None:
     endpoints = {f"127.0.0.1:{base + 10 * i}" for i in range(3)}
     pids = supervised_pids(folder)
     try:
-        assert "kubelite store is up" in up.stdout, up.stdout
+        assert "kubelite is up" in up.stdout, up.stdout
         assert set(re.findall(r"127\.0\.0\.1:\d+", up.stdout)) >= endpoints, up.stdout
 
         status = kubelite_cli("status", "--dir", folder)
         assert status.returncode == 0, status.stdout + status.stderr
-        members = [line.split() for line in status.stdout.splitlines() if "127.0.0.1:" in line]
+        lines = status.stdout.splitlines()
+        store_lines = [line for line in lines if "127.0.0.1:" in line and "apiserver" not in line]
+        members = [line.split() for line in store_lines]
+        api_lines = [line for line in lines if "apiserver" in line]
+        assert len(api_lines) == 2 and all("not ready" not in line for line in api_lines), lines
         assert {fields[0].removeprefix("http://") for fields in members} == endpoints, status.stdout
         roles = sorted(fields[1] for fields in members)
         assert roles == ["follower", "follower", "leader"], status.stdout
@@ -131,12 +137,25 @@ def test_up_status_down(tmp_path: Path, key_prefix: bytes) -> None:
             stubs.kv.Put(rpc_pb2.PutRequest(key=key_prefix + b"k", value=b"up"))
             found = stubs.kv.Range(rpc_pb2.RangeRequest(key=key_prefix + b"k")).kvs
         assert [kv.value for kv in found] == [b"up"]
+
+        kubectl = subprocess.run(
+            ["kubectl", "get", "namespaces", "-o", "name", "--request-timeout", "10s"],
+            env=child_env(
+                {"KUBECONFIG": str(folder / "kubeconfig"), "KUBECACHEDIR": str(tmp_path / "kc")}
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert kubectl.returncode == 0, kubectl.stderr
+        assert "namespace/kube-system" in kubectl.stdout.split(), kubectl.stdout
     finally:
         down = kubelite_cli("down", "--dir", folder)
         if down.returncode != 0:
             kill_leftovers(pids)
     assert down.returncode == 0 and "stopped" in down.stdout, down.stdout + down.stderr
-    assert len(pids) == 4, f"supervisor and three members expected, found {pids}"
+    assert len(pids) == 6, f"supervisor, 3 members and 2 API servers expected, found {pids}"
     still_running = [pid for pid in pids if alive(pid)]
     assert not still_running, f"still running after down: {still_running}\n{logs_of(folder)}"
     after = kubelite_cli("status", "--dir", folder)
