@@ -51,7 +51,7 @@ from kubelite.api.resources import RESOURCES, ResourceInfo
 from kubelite.apiserver import strategy
 from kubelite.apiserver.listing import ListOptions, parse_list_options
 from kubelite.apiserver.negotiation import MAX_BODY_BYTES, decode_json
-from kubelite.apiserver.registry import ListResult, Registry
+from kubelite.apiserver.registry import Registry
 from kubelite.pb import apiserver_pb2 as pb
 from kubelite.pb import apiserver_pb2_grpc as pb_grpc
 
@@ -166,21 +166,6 @@ def decode_object_json(raw: bytes, what: str) -> Any:
     return decode_json(raw)
 
 
-def list_body(info: ResourceInfo, result: ListResult) -> dict[str, Any]:
-    """The list object REST answers a list with (the same as `rest._list_body`)."""
-    metadata: dict[str, Any] = {"resourceVersion": result.resource_version}
-    if result.continue_token:
-        metadata["continue"] = result.continue_token
-    if result.remaining is not None:
-        metadata["remainingItemCount"] = result.remaining
-    return {
-        "kind": f"{info.kind}List",
-        "apiVersion": info.api_version,
-        "metadata": metadata,
-        "items": result.items,
-    }
-
-
 def encode_json(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -254,7 +239,7 @@ class ApiService(pb_grpc.ApiServicer):
         target = resolve_target(request, verb="list", collection=True)
         options = list_options_of(target.info.plural, request.list_options)
         result = await self.registry.list(target.info, target.namespace, options)
-        return pb.ListResponse(object_json=encode_json(list_body(target.info, result)))
+        return pb.ListResponse(object_json=encode_json(result.body(target.info)))
 
     async def _create(self, request: pb.CreateRequest) -> pb.ObjectResponse:
         target = resolve_target(request, verb="create")

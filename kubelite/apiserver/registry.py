@@ -116,6 +116,20 @@ class ListResult:
     continue_token: str = ""
     remaining: int | None = None
 
+    def body(self, info: ResourceInfo) -> JsonObject:
+        """The list object the API answers with: ``PodList`` with metadata and ``items``."""
+        metadata: JsonObject = {"resourceVersion": self.resource_version}
+        if self.continue_token:
+            metadata["continue"] = self.continue_token
+        if self.remaining is not None:
+            metadata["remainingItemCount"] = self.remaining
+        return {
+            "kind": f"{info.kind}List",
+            "apiVersion": info.api_version,
+            "metadata": metadata,
+            "items": self.items,
+        }
+
 
 @dataclass(frozen=True)
 class DeleteResult:

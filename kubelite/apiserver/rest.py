@@ -34,7 +34,7 @@ from kubelite.apiserver.listing import ListOptions, is_watch, parse_list_options
 from kubelite.apiserver.negotiation import decode_body, wants_table
 from kubelite.apiserver.paths import ResourcePath
 from kubelite.apiserver.podlogs import PodLogProxy
-from kubelite.apiserver.registry import ListResult, Registry
+from kubelite.apiserver.registry import Registry
 from kubelite.apiserver.watchhttp import WatchStreamer
 
 JsonObject = dict[str, Any]
@@ -53,20 +53,6 @@ def _dry_run(query: Mapping[str, str]) -> bool:
     if value != "All":
         raise BadRequestError(f"Invalid dry run value: {value!r}: supported value is All")
     return True
-
-
-def _list_body(info: ResourceInfo, result: ListResult) -> JsonObject:
-    metadata: JsonObject = {"resourceVersion": result.resource_version}
-    if result.continue_token:
-        metadata["continue"] = result.continue_token
-    if result.remaining is not None:
-        metadata["remainingItemCount"] = result.remaining
-    return {
-        "kind": f"{info.kind}List",
-        "apiVersion": info.api_version,
-        "metadata": metadata,
-        "items": result.items,
-    }
 
 
 class ResourceHandler:
@@ -124,7 +110,7 @@ class ResourceHandler:
             result = await self.registry.delete_collection(
                 info, path.namespace, parse_list_options(info.plural, query), delete_options
             )
-            return json_response(_list_body(info, result))
+            return json_response(result.body(info))
         raise MethodNotAllowedError()
 
     async def _list(
@@ -140,7 +126,7 @@ class ResourceHandler:
                 result.continue_token or None,
             )
             return json_response(table)
-        return json_response(_list_body(info, result))
+        return json_response(result.body(info))
 
     # --- objects ------------------------------------------------------------------------------
 
