@@ -285,6 +285,8 @@ class Registry:
     ) -> JsonObject:
         request = strategy.check_body_type(info, body)
         if info.namespaced:
+            if not namespace:
+                raise BadRequestError(f"a namespace is required to create {info.plural}")
             await self._require_namespace(namespace, creating=True)
         obj = strategy.prepare_create(
             info,
@@ -359,7 +361,7 @@ class Registry:
             strategy.check_body_type(info, patched)
             if strategy.name_of(patched) != name:
                 raise BadRequestError("the name of an object may not be changed by a patch")
-            return self._prepare_update(info, old, patched, scope)
+            return _unpinned(old, self._prepare_update(info, old, patched, scope))
 
         return await self._update_loop(info, key, name, transform, dry_run)
 
@@ -408,6 +410,7 @@ class Registry:
     async def _write_update(self, key: str, item: StoredItem, new: JsonObject) -> JsonObject:
         if strategy.should_delete_after_update(new):
             revision = await self.storage.delete(key, item.mod_revision)
+            await self._release_cluster_ip(new)
             return meta.with_resource_version(new, revision)
         value = encode_object(new)
         if value == item.value:
@@ -532,7 +535,7 @@ class Registry:
             except PatchError as error:
                 raise patch_error(error, info, name) from None
             scaled = strategy.apply_scale(info, old, scale)
-            return strategy.prepare_update(info, old, scaled)
+            return _unpinned(old, strategy.prepare_update(info, old, scaled))
 
         return strategy.scale_of(await self._update_loop(info, key, name, transform, dry_run))
 
@@ -601,6 +604,19 @@ def _pods() -> ResourceInfo:
     info = RESOURCES.lookup("", "v1", "pods")
     assert info is not None
     return info
+
+
+def _unpinned(old: JsonObject, new: JsonObject) -> JsonObject:
+    """`new` without the resourceVersion a patch result inherits from the stored `old`.
+
+    Only a resourceVersion the patch itself sets is a precondition; the inherited one would
+    turn a lost race into a 409 instead of a retry. A patch that sent the then-current one
+    still gets its 409 if it loses: the retry applies it to a newer `old`.
+    """
+    metadata = new.get("metadata") or {}
+    if metadata.get("resourceVersion") == (old.get("metadata") or {}).get("resourceVersion"):
+        metadata.pop("resourceVersion", None)
+    return new
 
 
 def _keep_cluster_ip(old: JsonObject, request: JsonObject) -> JsonObject:
