@@ -28,6 +28,8 @@ from kubelite.apiserver.app import ApiServer, Limits
 from kubelite.apiserver.etcd import EtcdStorage
 from kubelite.apiserver.grpcapi import STOP_GRACE_S, host_port, start_grpc_server, tls_credentials
 
+SHUTDOWN_GRACE_S = 1.0
+
 
 def _split_servers(value: str) -> list[str]:
     servers = [part.strip() for part in value.split(",") if part.strip()]
@@ -52,7 +54,14 @@ async def serve(
     await server.start()
     runner = web.AppRunner(server.application(), access_log=None, handler_cancellation=True)
     await runner.setup()
-    site = web.TCPSite(runner, bind_address, port, ssl_context=tls, reuse_address=False)
+    site = web.TCPSite(
+        runner,
+        bind_address,
+        port,
+        ssl_context=tls,
+        reuse_address=False,
+        shutdown_timeout=SHUTDOWN_GRACE_S,  # open watches end at once; clients re-watch
+    )
     await site.start()
     sockets = runner.addresses
     bound_port = int(sockets[0][1]) if sockets else port
@@ -75,10 +84,12 @@ async def serve(
     try:
         await stop.wait()
     finally:
-        await grpc_server.stop(STOP_GRACE_S)
-        await runner.cleanup()
-        with contextlib.suppress(Exception):
-            await server.stop()
+        # Bounded: a store that cannot be reached must not keep the process from exiting.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SHUTDOWN_GRACE_S + STOP_GRACE_S + 2):
+                await grpc_server.stop(STOP_GRACE_S)
+                await runner.cleanup()
+                await server.stop()
 
 
 @click.command("apiserver")
