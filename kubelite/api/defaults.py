@@ -214,10 +214,19 @@ def _default_deployment(obj: JSONDict) -> None:
     _default_pod_template(spec.get("template"))
 
 
+def _zero_status_counts(obj: JSONDict, *fields: str) -> None:
+    """Status counters upstream always serialises (no ``omitempty``): 0 until a controller
+    reports; the Python client's models reject a status without them."""
+    status = _child(obj, "status")
+    for name in fields:
+        status.setdefault(name, 0)
+
+
 def _default_replica_set(obj: JSONDict) -> None:
     spec = _child(obj, "spec")
     spec.setdefault("replicas", 1)
     _default_pod_template(spec.get("template"))
+    _zero_status_counts(obj, "replicas")
 
 
 def _default_stateful_set(obj: JSONDict) -> None:
@@ -232,6 +241,7 @@ def _default_stateful_set(obj: JSONDict) -> None:
     retention.setdefault("whenDeleted", "Retain")
     retention.setdefault("whenScaled", "Retain")
     _default_pod_template(spec.get("template"))
+    _zero_status_counts(obj, "replicas")
 
 
 def _default_daemon_set(obj: JSONDict) -> None:
@@ -241,6 +251,9 @@ def _default_daemon_set(obj: JSONDict) -> None:
     _default_rolling_update(strategy, {"maxUnavailable": 1, "maxSurge": 0})
     spec.setdefault("revisionHistoryLimit", 10)
     _default_pod_template(spec.get("template"))
+    _zero_status_counts(
+        obj, "currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled", "numberReady"
+    )
 
 
 def _default_job_spec(spec: JSONDict) -> None:

@@ -39,6 +39,9 @@ from kubelite.apiserver.watchhttp import WatchStreamer
 
 JsonObject = dict[str, Any]
 JSON_CONTENT_TYPE: Final = "application/json"
+RETURN_DELETED_OBJECT: Final = frozenset({"pods", "services", "serviceaccounts"})
+"""Resources whose DELETE answers with the deleted object, not a Status (upstream's
+``ReturnDeletedObject``; the Python client's typed delete methods expect it)."""
 
 
 def json_response(body: object, status: int = 200) -> web.Response:
@@ -165,8 +168,8 @@ class ResourceHandler:
     def _delete_reply(
         self, request: web.Request, info: ResourceInfo, obj: JsonObject, gone: bool
     ) -> web.Response:
-        if not gone or info.plural == "pods":
-            # Upstream returns the object for pods, and for anything whose deletion is pending.
+        if not gone or info.plural in RETURN_DELETED_OBJECT:
+            # Upstream returns the object for these, and for anything whose deletion is pending.
             return self._respond(request, info, obj)
         metadata = obj.get("metadata") or {}
         details = StatusDetails(

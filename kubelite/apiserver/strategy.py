@@ -111,9 +111,18 @@ def _raise_if_invalid(info: ResourceInfo, obj: JsonObject, old: JsonObject | Non
         raise InvalidError(group_kind(info), name_of(obj), errors)
 
 
+_OMIT_WHEN_EMPTY: Final = ("labels", "annotations", "finalizers", "ownerReferences")
+
+
 def _stamp_type(info: ResourceInfo, obj: JsonObject) -> None:
+    """Set kind/apiVersion, and drop empty metadata maps and lists as upstream's omitempty."""
     obj["apiVersion"] = info.api_version
     obj["kind"] = info.kind
+    metadata = obj.get("metadata")
+    if isinstance(metadata, dict):
+        for key in _OMIT_WHEN_EMPTY:
+            if key in metadata and metadata[key] in ({}, [], None):
+                del metadata[key]
 
 
 # --- create and update -----------------------------------------------------------------------
