@@ -92,6 +92,12 @@ def check_body_type(info: ResourceInfo, body: object, *, expected_kind: str = ""
             f"{body_kind} in version {go_quote(str(body.get('apiVersion', '')))} cannot be "
             f"handled as a {kind}: the kind of the object does not match the kind of the resource"
         )
+    body_version = body.get("apiVersion")
+    if not expected_kind and body_version not in (None, "", info.api_version):
+        raise BadRequestError(
+            f"the API version in the data ({body_version}) does not match the expected API "
+            f"version ({info.api_version})"
+        )
     if body.get("metadata") is not None and not isinstance(body.get("metadata"), dict):
         raise BadRequestError("metadata must be an object")
     return body
