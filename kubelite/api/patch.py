@@ -60,6 +60,7 @@ __all__ = [
     "apply_patch",
     "decode_patch_body",
     "json_merge_patch",
+    "loads_strict_json",
 ]
 
 JsonObject = dict[str, Any]
@@ -116,9 +117,18 @@ def decode_patch_body(body: PatchBody) -> Any:
     if not isinstance(body, bytes | bytearray | str):
         return body
     try:
-        return json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
-    except (ValueError, UnicodeDecodeError) as error:
+        return loads_strict_json(body)
+    except ValueError as error:
         raise MalformedPatchError(f"the patch body is not valid JSON: {error}") from None
+
+
+def loads_strict_json(body: bytes | bytearray | str) -> Any:
+    """`json.loads` refusing what Go's decoder refuses (NaN, Infinity, huge numbers); every
+    failure, including undecodable bytes and too deep nesting, is a `ValueError`."""
+    try:
+        return json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError("the document is nested too deeply") from None
 
 
 def _refuse_constant(name: str) -> Any:

@@ -8,13 +8,13 @@ asks for ``as=Table;g=meta.k8s.io`` (what ``kubectl get`` sends) gets a Table in
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Any, Final
 
 import yaml
 
 from kubelite.api.errors import BadRequestError, UnsupportedMediaError
+from kubelite.api.patch import loads_strict_json
 
 JSON_TYPES: Final = ("application/json", "")
 YAML_TYPES: Final = ("application/yaml", "application/x-yaml", "text/yaml")
@@ -27,21 +27,10 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number {text} is out of range")
-    return value
-
-
 def decode_json(body: bytes) -> Any:
     try:
-        return json.loads(body, parse_constant=_refuse_constant, parse_float=_finite)
-    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        return loads_strict_json(body)
+    except ValueError as error:
         raise BadRequestError(f"the request body is not valid JSON: {error}") from None
 
 
