@@ -411,6 +411,11 @@ class WatchCache:
     def object_count(self) -> int:
         return len(self._state)
 
+    def lookup(self, key: str) -> JsonObject | None:
+        """The cached object at exactly `key` (shared, read-only), or None if not cached."""
+        state = self._state.get(key)
+        return state.object if state is not None else None
+
     def snapshot(self, key_prefix: str) -> tuple[list[JsonObject], int]:
         """Current objects under `key_prefix`, sorted by key, and the revision they are at.
 

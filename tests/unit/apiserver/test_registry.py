@@ -697,6 +697,25 @@ async def test_a_cached_list_at_rv_n_waits_until_the_cache_has_n(
     assert int(result.resource_version) >= rv(created)
 
 
+@pytest.mark.parametrize("cached_namespace", [True, False], ids=["in-cache", "not-yet-cached"])
+async def test_a_create_checks_its_namespace_in_the_cache_first(
+    registry: Registry, storage: MemStorage, cached_namespace: bool
+) -> None:
+    async with WatchCache(storage, "/registry/namespaces/") as namespaces:
+        assert await namespaces.wait_fresh(storage.revision, TIMEOUT), "namespaces never listed"
+        with_cache = Registry(registry.storage, {"namespaces": namespaces}, registry.env)
+        if not cached_namespace:
+            with_cache = Registry(registry.storage, {}, registry.env)
+        storage.fail_next("get", StorageUnavailable("the store is down"))
+
+        if cached_namespace:
+            created = await with_cache.create(CONFIGMAPS, "default", configmap("c"))
+            assert created["metadata"]["namespace"] == "default"
+        else:
+            with pytest.raises(ServiceUnavailableError):
+                await with_cache.create(CONFIGMAPS, "default", configmap("c"))
+
+
 # --- update -------------------------------------------------------------------------------------
 
 
