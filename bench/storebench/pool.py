@@ -32,7 +32,10 @@ EXIT_TIMEOUT_S = 10.0
 
 
 class Worker:
-    def __init__(self, index: int, log_path: Path) -> None:
+    """One load-generator process speaking JSON lines; `module` is what it runs
+    (``storebench.worker`` here, ``apibench.worker`` for the API-server bench)."""
+
+    def __init__(self, index: int, log_path: Path, module: str = "storebench.worker") -> None:
         env = child_env()
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(BENCH_DIR), str(REPO_ROOT), env.get("PYTHONPATH", "")) if p
@@ -40,7 +43,7 @@ class Worker:
         self.index = index
         self.log = log_path.open("ab")
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "storebench.worker"],
+            [sys.executable, "-m", module],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.log,
@@ -73,7 +76,11 @@ class Worker:
             )
         return message[key]
 
-    def close(self) -> None:
+    def close(self, at_once: bool = False) -> None:
+        """Ask the worker to exit (kill it when `at_once`, or when it does not go)."""
+        if self.popen.poll() is None and at_once:
+            self.popen.kill()
+            self.popen.wait(timeout=EXIT_TIMEOUT_S)
         if self.popen.poll() is None:
             try:
                 self.send({"cmd": "exit"})

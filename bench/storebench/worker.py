@@ -257,13 +257,13 @@ async def _sample_window_cpu(state: RunState) -> None:
         state.window_cpu_s.append(time.process_time())
 
 
-def _read_stdin(loop: asyncio.AbstractEventLoop, commands: asyncio.Queue[dict[str, Any]]) -> None:
+def read_stdin(loop: asyncio.AbstractEventLoop, commands: asyncio.Queue[dict[str, Any]]) -> None:
     for line in sys.stdin:
         loop.call_soon_threadsafe(commands.put_nowait, json.loads(line))
     loop.call_soon_threadsafe(commands.put_nowait, {"cmd": "exit"})
 
 
-def _reply(message: dict[str, Any]) -> None:
+def reply(message: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(message) + "\n")
     sys.stdout.flush()
 
@@ -271,7 +271,7 @@ def _reply(message: dict[str, Any]) -> None:
 async def serve() -> None:
     commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     reader = threading.Thread(
-        target=_read_stdin, args=(asyncio.get_running_loop(), commands), daemon=True
+        target=read_stdin, args=(asyncio.get_running_loop(), commands), daemon=True
     )
     reader.start()
     session: Session | None = None
@@ -284,9 +284,9 @@ async def serve() -> None:
                 await session.close()
             session = Session(LoadSpec(**message["spec"]))
             await session.connect()
-            _reply({"ready": True})
+            reply({"ready": True})
         elif message["cmd"] == "go" and session is not None:
-            _reply({"result": await session.run(commands)})
+            reply({"result": await session.run(commands)})
     if session is not None:
         await session.close()
 
