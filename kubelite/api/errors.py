@@ -475,3 +475,77 @@ class RequestTimeoutError(ApiError):
     def __init__(self, why: str, retry_after_seconds: int = 0) -> None:
         details = StatusDetails(retry_after_seconds=retry_after_seconds)
         super().__init__(f"Timeout: {why}", details)
+
+
+# --- the way back: a Status received by a client ------------------------------------------------
+
+_CLASS_BY_REASON: Final[dict[str, type[ApiError]]] = {
+    cls.reason.value: cls
+    for cls in (
+        BadRequestError,
+        UnauthorizedError,
+        ForbiddenError,
+        NotFoundError,
+        MethodNotAllowedError,
+        AlreadyExistsError,
+        ConflictError,
+        ExpiredError,
+        GoneError,
+        RequestTooLargeError,
+        UnsupportedMediaError,
+        InvalidError,
+        TooManyRequestsError,
+        InternalError,
+        ServiceUnavailableError,
+        RequestTimeoutError,
+    )
+}
+_CLASS_BY_CODE: Final[dict[int, type[ApiError]]] = {
+    400: BadRequestError,
+    401: UnauthorizedError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    405: MethodNotAllowedError,
+    409: ConflictError,
+    410: GoneError,
+    413: RequestTooLargeError,
+    415: UnsupportedMediaError,
+    422: InvalidError,
+    429: TooManyRequestsError,
+    503: ServiceUnavailableError,
+    504: RequestTimeoutError,
+}
+
+
+def _details_from(raw: object) -> StatusDetails | None:
+    if not isinstance(raw, dict):
+        return None
+    causes = [cause for cause in raw.get("causes") or () if isinstance(cause, dict)]
+    return StatusDetails(
+        name=str(raw.get("name", "")),
+        group=str(raw.get("group", "")),
+        kind=str(raw.get("kind", "")),
+        uid=str(raw.get("uid", "")),
+        causes=tuple(
+            {str(k): str(v) for k, v in cause.items()}
+            for cause in causes
+            if isinstance(cause, dict)
+        ),
+        retry_after_seconds=int(raw.get("retryAfterSeconds") or 0),
+    )
+
+
+def error_from_status(status: object, http_code: int = 0) -> ApiError:
+    """The typed `ApiError` a received ``Status`` stands for (what a client raises).
+
+    The class is chosen by ``reason``, else by ``code`` (or `http_code`), else `InternalError`'s
+    class; message and details are the Status's own, so ``error.status()`` gives it back.
+    """
+    body = status if isinstance(status, dict) else {}
+    reason = str(body.get("reason", ""))
+    code = int(body.get("code") or http_code or 500)
+    cls = _CLASS_BY_REASON.get(reason) or _CLASS_BY_CODE.get(code) or InternalError
+    error = cls.__new__(cls)
+    message = str(body.get("message", "")) or f"the server answered {code}"
+    ApiError.__init__(error, message, _details_from(body.get("details")))
+    return error

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kubelite.api import errors as api_errors
 from kubelite.api.errors import (
     OMIT,
     AlreadyExistsError,
@@ -532,3 +533,56 @@ def test_not_found_details_always_name_the_resource(group: str, name: str) -> No
     assert details.get("group", "") == group
     assert details.get("name", "") == name
     assert status["message"].endswith(" not found")
+
+
+# --- error_from_status: what a client rebuilds from a received Status ----------------------------
+
+ROUND_TRIPS = [
+    pytest.param(
+        api_errors.NotFoundError(api_errors.GroupResource("apps", "deployments"), "w"),
+        id="not-found",
+    ),
+    pytest.param(
+        api_errors.AlreadyExistsError(api_errors.GroupResource("", "pods"), "p"), id="exists"
+    ),
+    pytest.param(
+        api_errors.ConflictError(api_errors.GroupResource("", "pods"), "p"), id="conflict"
+    ),
+    pytest.param(api_errors.ExpiredError(5, 9), id="expired"),
+    pytest.param(
+        api_errors.InvalidError(
+            api_errors.GroupKind("apps", "Deployment"),
+            "w",
+            [api_errors.field_invalid("spec.replicas", -1, "must be greater than or equal to 0")],
+        ),
+        id="invalid",
+    ),
+    pytest.param(api_errors.TooManyRequestsError("slow down", retry_after_seconds=2), id="429"),
+    pytest.param(api_errors.ServiceUnavailableError("store down", 1), id="503"),
+]
+
+
+@pytest.mark.parametrize("error", ROUND_TRIPS)
+def test_a_status_comes_back_as_the_same_typed_error(error: api_errors.ApiError) -> None:
+    rebuilt = api_errors.error_from_status(error.status())
+
+    assert type(rebuilt) is type(error)
+    assert rebuilt.status() == error.status()
+    assert rebuilt.retry_after_seconds == error.retry_after_seconds
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        pytest.param({}, 503, api_errors.ServiceUnavailableError, id="no-reason-uses-code"),
+        pytest.param({"reason": "Weird", "code": 404}, 0, api_errors.NotFoundError, id="code"),
+        pytest.param("not a status", 0, api_errors.InternalError, id="garbage"),
+        pytest.param(
+            {"details": {"causes": ["x", {"a": 1}]}}, 422, api_errors.InvalidError, id="odd-causes"
+        ),
+    ],
+)
+def test_odd_statuses_still_give_a_typed_error(
+    status: object, code: int, expected: type[api_errors.ApiError]
+) -> None:
+    assert type(api_errors.error_from_status(status, code)) is expected
