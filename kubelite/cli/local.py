@@ -77,6 +77,10 @@ def api_server_port(index: int, base: int) -> int:
     return base + API_PORT_OFFSET + index
 
 
+def api_grpc_port(index: int, base: int) -> int:
+    return base + API_PORT_OFFSET + 10 + index
+
+
 def apiserver_argv(cluster_dir: Path, base_port: int) -> dict[str, list[str]]:
     servers = ",".join(
         f"http://127.0.0.1:{_store_ports(i, base_port)[0]}" for i in range(len(STORE_MEMBERS))
@@ -95,6 +99,8 @@ def apiserver_argv(cluster_dir: Path, base_port: int) -> dict[str, list[str]]:
             "127.0.0.1",
             "--port",
             str(api_server_port(i, base_port)),
+            "--grpc-port",
+            str(api_grpc_port(i, base_port)),
             "--endpoints-file",
             str(folder / "endpoints.json"),
         ]
@@ -105,10 +111,19 @@ def api_urls(base_port: int) -> list[str]:
     return [f"http://127.0.0.1:{api_server_port(i, base_port)}" for i in range(len(API_SERVERS))]
 
 
-def kubeconfig_text(urls: list[str]) -> str:
+def kubeconfig_text(urls: list[str], grpc_targets: list[str]) -> str:
     """A kubeconfig with one context per API server; the first is current."""
-    pairs = zip(API_SERVERS, urls, strict=True)
-    clusters = [{"name": name, "cluster": {"server": url}} for name, url in pairs]
+    clusters = [
+        {
+            "name": name,
+            "cluster": {
+                "server": url,
+                # Where kubelite's own clients (kubelite.client) reach the components' gRPC API.
+                "extensions": [{"name": "kubelite", "extension": {"grpc": grpc}}],
+            },
+        }
+        for name, url, grpc in zip(API_SERVERS, urls, grpc_targets, strict=True)
+    ]
     contexts = [
         {"name": name, "context": {"cluster": name, "user": "local", "namespace": "default"}}
         for name in API_SERVERS
@@ -215,7 +230,8 @@ def up_command(cluster_dir: str, base_port: int, timeout: float) -> None:
     for name in API_SERVERS:
         (folder / "apiserver" / name).mkdir(parents=True, exist_ok=True)
     urls = api_urls(base_port)
-    (folder / "kubeconfig").write_text(kubeconfig_text(urls))
+    grpc_targets = [f"127.0.0.1:{api_grpc_port(i, base_port)}" for i in range(len(API_SERVERS))]
+    (folder / "kubeconfig").write_text(kubeconfig_text(urls, grpc_targets))
     (folder / "logs").mkdir(exist_ok=True)
     with (folder / "logs" / "supervisor.log").open("ab") as log:
         supervisor = subprocess.Popen(

@@ -25,7 +25,7 @@ from support.procs import STOP_TIMEOUT_S, child_env
 from kubelite.pb import rpc_pb2
 
 PORT_RANGE = (20000, 60000)
-PORT_SPAN = 102  # P .. P+21 for three members, P+100 and P+101 for the API servers
+PORT_SPAN = 112  # P .. P+21: three members; P+100, P+101: API servers; P+110, P+111: gRPC
 UP_ATTEMPTS = 3
 UP_TIMEOUT_S = 60
 CLI_TIMEOUT_S = UP_TIMEOUT_S + 30

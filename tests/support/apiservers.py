@@ -120,11 +120,20 @@ class ApiServers:
     def kubeconfig(self, index: int = 0) -> Path:
         url = self.url(index)
         assert url is not None, "the API server has not reported its URL"
+        grpc = json.loads(self._endpoints_file(index).read_text())["grpc"]
         path = self.base_dir / f"kubeconfig-{index}"
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "test", "cluster": {"server": url}}],
+            "clusters": [
+                {
+                    "name": "test",
+                    "cluster": {
+                        "server": url,
+                        "extensions": [{"name": "kubelite", "extension": {"grpc": grpc}}],
+                    },
+                }
+            ],
             "contexts": [
                 {
                     "name": "test",
