@@ -2,18 +2,34 @@
 
 This module owns the ``kubelite.apiserver.v1.Api`` servicer (proto/kubelite/pb/apiserver.proto)
 and `start_grpc_server`. It is a shell like `kubelite.apiserver.rest`: it decodes the protobuf
-envelope and the Kubernetes JSON inside it, calls the same `Registry`, and encodes the answer.
-The request path, for every RPC::
+envelope and the Kubernetes JSON inside it, calls the same `Registry` (and, for Watch, the same
+watch caches), and encodes the answer. The request path, for every unary RPC::
 
     GetRequest{group, version, resource, namespace, name}
+      -> ApiService._serve: in-flight limit (read-only or mutating), then, when it ends,
+         ApiMetrics.observe(verb, resource, HTTP code, seconds) as REST requests are counted
       -> resolve_target: RESOURCES.lookup, verb and namespace checks (pure)
       -> registry.get(info, namespace, name)
       -> ObjectResponse{object_json}              (List: the list JSON exactly as REST's)
 
-Errors are mapped once, in `answer`: an `ApiError` aborts the call with ``error.grpc_code``,
-details = the Status message, and the whole Status JSON in the trailing metadata key
-``kubelite-status-bin``; anything unexpected is logged and answered as INTERNAL with an
-InternalError Status, so nothing a client sends can take the server down.
+Watch is REST's ``?watch=true`` as a server stream, over the same `WatchCache` watchers, and
+is long-running: counted in the metrics (verb WATCH, not timed) but not in-flight limited::
+
+    WatchRequest{group, version, resource, namespace, list_options}
+      -> cache.watch(prefix, resourceVersion, selectors, bookmarks)   (errors: a status)
+      -> WatchResponse{type: "ADDED", object_json: <the "object" of the REST line>}, ...
+      -> the end: timeoutSeconds (a final BOOKMARK first when asked), the cache dropped a
+         watcher too slow (just the end), or a compacted resourceVersion (one ERROR message
+         with the 410 Expired Status, then the end)
+
+An event's ``object_json`` is cut from the REST line the event encodes once for every watcher
+(`event_object_json`), so HTTP and gRPC watchers share one JSON encoding per change.
+
+Errors are mapped once, by `internal_errors` and `abort_with`: an `ApiError` aborts the call with
+``error.grpc_code``, details = the Status message, and the whole Status JSON in the trailing
+metadata key ``kubelite-status-bin``; anything unexpected is logged and answered as INTERNAL
+with an InternalError Status, so nothing a client sends can take the server down. A call over
+the in-flight limit is RESOURCE_EXHAUSTED with a 429 TooManyRequests Status (retry after 1 s).
 
 A client rebuilds the typed error from the trailer (``grpc.aio.AioRpcError``)::
 
@@ -27,16 +43,24 @@ A client rebuilds the typed error from the trailer (``grpc.aio.AioRpcError``)::
 
 Bind takes the pod's namespace and name and a Binding's JSON (only ``target.name`` is
 required), so the Binding is validated by the same code as REST's ``pods/binding``.
+
+The module runs past 400 lines because the servicer, its one error mapping and its one
+admission wrapper (limits and metrics) belong together; the pure helpers come first.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Mapping
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, NoReturn, Protocol, TypeVar
 
 import grpc
 
@@ -46,12 +70,26 @@ from kubelite.api.errors import (
     InternalError,
     MethodNotAllowedError,
     PathNotFoundError,
+    ServiceUnavailableError,
+    TooManyRequestsError,
 )
 from kubelite.api.resources import RESOURCES, ResourceInfo
 from kubelite.apiserver import strategy
+from kubelite.apiserver.app import Limits
+from kubelite.apiserver.codec import collection_prefix
 from kubelite.apiserver.listing import ListOptions, parse_list_options
+from kubelite.apiserver.metrics import ApiMetrics
 from kubelite.apiserver.negotiation import MAX_BODY_BYTES, decode_json
 from kubelite.apiserver.registry import Registry
+from kubelite.apiserver.watchcache import (
+    Bookmark,
+    CacheWatcher,
+    WatchCache,
+    WatchClosed,
+    WatchEvent,
+    WatchExpired,
+)
+from kubelite.apiserver.watchhttp import MIN_REQUEST_TIMEOUT_S
 from kubelite.pb import apiserver_pb2 as pb
 from kubelite.pb import apiserver_pb2_grpc as pb_grpc
 
@@ -69,6 +107,28 @@ LIST_OPTION_KEYS: Final = (
     "resourceVersion",
     "resourceVersionMatch",
 )
+WATCH_OPTION_KEYS: Final = (
+    "labelSelector",
+    "fieldSelector",
+    "resourceVersion",
+    "allowWatchBookmarks",
+    "timeoutSeconds",
+)
+RPC_VERBS: Final[Mapping[str, str]] = {
+    # The verb label of apiserver_request_total: REST's verb for the same request.
+    "Get": "GET",
+    "List": "LIST",
+    "Create": "POST",
+    "Update": "PUT",
+    "UpdateStatus": "PUT",
+    "Patch": "PATCH",
+    "PatchStatus": "PATCH",
+    "Delete": "DELETE",
+    "Bind": "POST",
+    "Watch": "WATCH",
+}
+READ_ONLY_VERBS: Final = frozenset({"GET", "LIST"})
+TOO_MANY_REQUESTS: Final = "Too many requests, please try again later."
 SERVER_OPTIONS: Final = (
     # The REST body limit plus room for the envelope; larger requests get RESOURCE_EXHAUSTED.
     ("grpc.max_receive_message_length", MAX_BODY_BYTES + 64 * 1024),
@@ -148,13 +208,24 @@ def resolve_target(
     return Target(info, namespace or None)
 
 
-def list_options_of(resource: str, query: Mapping[str, str]) -> ListOptions:
-    """`ListOptions` from a ListRequest's map, refusing keys REST would not list with."""
-    unknown = sorted(set(query) - set(LIST_OPTION_KEYS))
+def resource_label(request: ResourceRequest) -> str:
+    """The resource label of a call's metrics: the served resource's plural, or "" (so
+    requests for made-up resources cannot grow the number of series)."""
+    info = RESOURCES.lookup(request.group, request.version, request.resource)
+    return info.plural if info is not None else ""
+
+
+def list_options_of(
+    resource: str,
+    query: Mapping[str, str],
+    allowed: tuple[str, ...] = LIST_OPTION_KEYS,
+    what: str = "list",
+) -> ListOptions:
+    """`ListOptions` from a request's map, refusing keys REST would not `what` with."""
+    unknown = sorted(set(query) - set(allowed))
     if unknown:
         raise BadRequestError(
-            f"unsupported list options {', '.join(unknown)}: "
-            f"supported are {', '.join(LIST_OPTION_KEYS)}"
+            f"unsupported {what} options {', '.join(unknown)}: supported are {', '.join(allowed)}"
         )
     return parse_list_options(resource, query)
 
@@ -170,6 +241,28 @@ def encode_json(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def event_object_json(event: WatchEvent) -> bytes:
+    """The event's object JSON, cut from the REST line the event encodes once and shares with
+    every watcher: ``{"type":"ADDED","object":<this>}\\n``."""
+    line = event.json_line()
+    head = b'{"type":"' + event.type.value.encode() + b'","object":'
+    if line.startswith(head) and line.endswith(b"}\n"):
+        return line[len(head) : -2]
+    return encode_json(event.object)  # the same bytes, should the line's layout ever change
+
+
+def watch_response(
+    output: WatchEvent | Bookmark | WatchExpired, info: ResourceInfo
+) -> pb.WatchResponse:
+    """The stream message of one watch output (the REST watch line's type and object)."""
+    if isinstance(output, WatchEvent):
+        return pb.WatchResponse(type=output.type.value, object_json=event_object_json(output))
+    if isinstance(output, Bookmark):
+        bookmark = output.object(info.kind, info.api_version)
+        return pb.WatchResponse(type="BOOKMARK", object_json=encode_json(bookmark))
+    return pb.WatchResponse(type="ERROR", object_json=encode_json(output.error().status()))
+
+
 def status_trailer(error: ApiError) -> tuple[grpc.StatusCode, str, tuple[tuple[str, bytes]]]:
     """The gRPC code, details and trailing metadata that carry `error` to a client."""
     status = error.status()
@@ -177,17 +270,69 @@ def status_trailer(error: ApiError) -> tuple[grpc.StatusCode, str, tuple[tuple[s
     return error.grpc_code, message, ((STATUS_METADATA_KEY, encode_json(status)),)
 
 
-async def answer(context: Context, work: Awaitable[T], method: str) -> T:
-    """Await `work`; abort the call with the Status of whatever it raises."""
+@contextlib.contextmanager
+def internal_errors(method: str) -> Iterator[None]:
+    """Let `ApiError`s through and turn anything else into an `InternalError`: the one place
+    a bug becomes INTERNAL (logged with its traceback)."""
     try:
-        return await work
-    except ApiError as api_error:
-        error = api_error
-    except Exception as unexpected:  # the one place a bug becomes INTERNAL
+        yield
+    except ApiError:
+        raise
+    except Exception as unexpected:
         log.exception("unexpected error serving gRPC %s", method)
-        error = InternalError(f"{type(unexpected).__name__}: {unexpected}")
+        raise InternalError(f"{type(unexpected).__name__}: {unexpected}") from unexpected
+
+
+async def abort_with(context: Context, error: ApiError) -> NoReturn:
+    """End the call with `error`'s gRPC code and its Status in the trailer."""
     code, message, trailer = status_trailer(error)
     await context.abort(code, message, trailer)
+
+
+# --- admission ------------------------------------------------------------------------------
+
+
+class ApiParts(Protocol):
+    """What the gRPC service serves from: `kubelite.apiserver.app.ApiServer` has all of it."""
+
+    @property
+    def registry(self) -> Registry: ...
+
+    @property
+    def caches(self) -> Mapping[str, WatchCache]: ...
+
+    @property
+    def metrics(self) -> ApiMetrics: ...
+
+    @property
+    def limits(self) -> Limits: ...
+
+
+class InflightLimiter:
+    """At most `Limits` read-only and mutating calls at once; one more is 429 at once.
+
+    The gRPC service's own counts: REST requests are counted by `ApiServer.inflight`, so a
+    process admits up to the limits on each of the two listeners.
+    """
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._inflight = {True: 0, False: 0}
+
+    @contextlib.contextmanager
+    def admit(self, *, read_only: bool) -> Iterator[None]:
+        limit = (
+            self.limits.max_requests_inflight
+            if read_only
+            else self.limits.max_mutating_requests_inflight
+        )
+        if self._inflight[read_only] >= limit:
+            raise TooManyRequestsError(TOO_MANY_REQUESTS, retry_after_seconds=1)
+        self._inflight[read_only] += 1
+        try:
+            yield
+        finally:
+            self._inflight[read_only] -= 1
 
 
 # --- the servicer ---------------------------------------------------------------------------
@@ -196,37 +341,84 @@ async def answer(context: Context, work: Awaitable[T], method: str) -> T:
 class ApiService(pb_grpc.ApiServicer):
     """``kubelite.apiserver.v1.Api`` over one `Registry` (see the module docstring)."""
 
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
+    def __init__(self, parts: ApiParts) -> None:
+        self.registry = parts.registry
+        self.caches = parts.caches
+        self.metrics = parts.metrics
+        self.inflight = InflightLimiter(parts.limits)
+
+    async def _serve(
+        self,
+        context: Context,
+        method: str,
+        address: ResourceRequest,
+        work: Callable[[], Awaitable[T]],
+    ) -> T:
+        """Admit, run `work`, count it; abort the call with the Status of what it raises."""
+        verb = RPC_VERBS[method]
+        started = time.perf_counter()
+        try:
+            with internal_errors(method), self.inflight.admit(read_only=verb in READ_ONLY_VERBS):
+                result = await work()
+        except ApiError as error:
+            self._observe(verb, address, error.code, time.perf_counter() - started)
+            await abort_with(context, error)
+        self._observe(verb, address, 200, time.perf_counter() - started)
+        return result
+
+    def _observe(
+        self, verb: str, address: ResourceRequest, code: int, seconds: float | None
+    ) -> None:
+        self.metrics.observe(verb, resource_label(address), code, seconds)
 
     async def Get(self, request: pb.GetRequest, context: Context) -> pb.ObjectResponse:
-        return await answer(context, self._get(request), "Get")
+        return await self._serve(context, "Get", request, partial(self._get, request))
 
     async def List(self, request: pb.ListRequest, context: Context) -> pb.ListResponse:
-        return await answer(context, self._list(request), "List")
+        return await self._serve(context, "List", request, partial(self._list, request))
 
     async def Create(self, request: pb.CreateRequest, context: Context) -> pb.ObjectResponse:
-        return await answer(context, self._create(request), "Create")
+        return await self._serve(context, "Create", request, partial(self._create, request))
 
     async def Update(self, request: pb.UpdateRequest, context: Context) -> pb.UpdateResponse:
-        return await answer(context, self._update(request, strategy.Scope.MAIN), "Update")
+        work = partial(self._update, request, strategy.Scope.MAIN)
+        return await self._serve(context, "Update", request, work)
 
     async def UpdateStatus(self, request: pb.UpdateRequest, context: Context) -> pb.UpdateResponse:
-        work = self._update(request, strategy.Scope.STATUS)
-        return await answer(context, work, "UpdateStatus")
+        work = partial(self._update, request, strategy.Scope.STATUS)
+        return await self._serve(context, "UpdateStatus", request, work)
 
     async def Patch(self, request: pb.PatchRequest, context: Context) -> pb.ObjectResponse:
-        return await answer(context, self._patch(request, strategy.Scope.MAIN), "Patch")
+        work = partial(self._patch, request, strategy.Scope.MAIN)
+        return await self._serve(context, "Patch", request, work)
 
     async def PatchStatus(self, request: pb.PatchRequest, context: Context) -> pb.ObjectResponse:
-        work = self._patch(request, strategy.Scope.STATUS)
-        return await answer(context, work, "PatchStatus")
+        work = partial(self._patch, request, strategy.Scope.STATUS)
+        return await self._serve(context, "PatchStatus", request, work)
 
     async def Delete(self, request: pb.DeleteRequest, context: Context) -> pb.DeleteResponse:
-        return await answer(context, self._delete(request), "Delete")
+        return await self._serve(context, "Delete", request, partial(self._delete, request))
 
     async def Bind(self, request: pb.BindRequest, context: Context) -> pb.BindResponse:
-        return await answer(context, self._bind(request), "Bind")
+        pods = PodsIn(request.namespace)
+        return await self._serve(context, "Bind", pods, partial(self._bind, request))
+
+    async def Watch(
+        self, request: pb.WatchRequest, context: Context
+    ) -> AsyncIterator[pb.WatchResponse]:
+        """Long-running: counted when it ends (not timed), never in-flight limited."""
+        code = 200
+        try:
+            with internal_errors("Watch"):
+                watcher, info, timeout = await self._open_watch(request)
+                async with watcher:  # closed however the stream ends, cancellation included
+                    async for message in watch_messages(watcher, info, timeout):
+                        yield message
+        except ApiError as error:
+            code = error.code
+            await abort_with(context, error)
+        finally:
+            self._observe("WATCH", request, code, None)
 
     # --- the work of each RPC, free of gRPC ----------------------------------------------------
 
@@ -283,6 +475,54 @@ class ApiService(pb_grpc.ApiServicer):
         status = await self.registry.bind(target.namespace, request.pod_name, body)
         return pb.BindResponse(status_json=encode_json(status))
 
+    async def _open_watch(
+        self, request: pb.WatchRequest
+    ) -> tuple[CacheWatcher, ResourceInfo, float]:
+        """The cache watcher of a watch request, and how long the stream may last."""
+        target = resolve_target(request, verb="watch", collection=True)
+        info = target.info
+        options = list_options_of(info.plural, request.list_options, WATCH_OPTION_KEYS, "watch")
+        cache = self.caches.get(info.plural)
+        if cache is None:
+            raise ServiceUnavailableError(f"no watch cache for {info.plural}", 1)
+        watcher = await cache.watch(
+            collection_prefix(info.plural, target.namespace),
+            options.revision or None,  # "" and "0": current state first, then changes
+            options.matches,
+            bookmarks=options.allow_bookmarks,
+        )
+        timeout = (
+            float(options.timeout_seconds)
+            if options.timeout_seconds
+            else MIN_REQUEST_TIMEOUT_S * (1 + random.random())
+        )
+        return watcher, info, timeout
+
+
+async def watch_messages(
+    watcher: CacheWatcher, info: ResourceInfo, timeout: float
+) -> AsyncIterator[pb.WatchResponse]:
+    """A watcher's outputs as stream messages until `timeout` (then a final BOOKMARK when
+    bookmarks are on), an expired start (its ERROR message last) or the cache closing it.
+
+    Only waiting for the next output is under the deadline, never a write in progress.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            async with asyncio.timeout_at(deadline):
+                output = await anext(watcher)
+        except (TimeoutError, StopAsyncIteration):
+            break
+        if isinstance(output, WatchClosed):
+            return
+        yield watch_response(output, info)
+        if isinstance(output, WatchExpired):
+            return
+    final = None if watcher.ended else watcher.bookmark_now()
+    if final is not None:
+        yield watch_response(final, info)
+
 
 # --- serving --------------------------------------------------------------------------------
 
@@ -300,17 +540,18 @@ def tls_credentials(cert_file: Path, key_file: Path) -> grpc.ServerCredentials:
 
 
 async def start_grpc_server(
-    registry: Registry,
+    parts: ApiParts,
     bind_address: str,
     port: int,
     credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.aio.Server, int]:
-    """Serve `ApiService` on `bind_address:port` (0: a free port); the server and its port.
+    """Serve `ApiService` over `parts` (an `ApiServer`: its registry, watch caches, metrics
+    and limits) on `bind_address:port` (0: a free port); the server and its port.
 
     TLS with `credentials`, plaintext without. Stop it with ``await server.stop(grace)``.
     """
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    pb_grpc.add_ApiServicer_to_server(ApiService(registry), server)
+    pb_grpc.add_ApiServicer_to_server(ApiService(parts), server)
     address = host_port(bind_address, port)
     try:
         if credentials is None:

@@ -69,7 +69,7 @@ async def serve(
     url = f"{scheme}://{bind_address}:{bound_port}"
     # --- gRPC for components: same registry, same errors ---
     grpc_server, grpc_bound = await start_grpc_server(
-        server.registry, bind_address, grpc_port, grpc_credentials
+        server, bind_address, grpc_port, grpc_credentials
     )
     grpc_address = host_port(bind_address, grpc_bound)
     if endpoints_file is not None:

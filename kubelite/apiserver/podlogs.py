@@ -7,12 +7,16 @@ The node agent serves container logs at the address its Node object reports::
                                                      &sinceSeconds=&sinceTime=&limitBytes=
 
 and the API server copies the body through (``text/plain``, streamed when ``follow=true``).
-Errors are Kubernetes Status replies with upstream's wording: no container named, a pod not
-yet on a node, a node with no reachable agent (503, so clients retry).
+Errors are Kubernetes Status replies with upstream's wording: no container named (400), a pod
+not yet on a node (400), a node with no reachable agent (503 at once: no endpoint, connection
+refused, or no answer within `ANSWER_TIMEOUT_S`). Once the log has started, a broken agent
+connection just ends the stream, as upstream's proxy does.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -34,6 +38,8 @@ PASSED_PARAMETERS: Final = (
     "limitBytes",
 )
 CONNECT_TIMEOUT_S: Final = 5.0
+ANSWER_TIMEOUT_S: Final = 10.0
+"""How long the agent may take to start its answer (its headers); a followed log may then idle."""
 DEFAULT_CONTAINER_ANNOTATION: Final = "kubectl.kubernetes.io/default-container"
 
 
@@ -48,10 +54,12 @@ def choose_container(pod: Mapping[str, Any], requested: str | None) -> str:
         return requested
     if len(containers) == 1:
         return containers[0]
-    listed = " ".join(containers)
-    raise BadRequestError(
-        f"a container name must be specified for pod {name}, choose one of: [{listed}]"
-    )
+    message = f"a container name must be specified for pod {name}"
+    if containers:
+        message += f", choose one of: [{' '.join(containers)}]"
+    if containers and init:
+        message += f" or one of the init containers: [{' '.join(init)}]"
+    raise BadRequestError(message)
 
 
 def agent_address(node: Mapping[str, Any]) -> tuple[str, int] | None:
@@ -86,9 +94,7 @@ class PodLogProxy:
         node = await self.registry.get(nodes, None, str(node_name))
         address = agent_address(node)
         if address is None:
-            raise ServiceUnavailableError(
-                f"node {node_name} reports no node agent endpoint", retry_after_seconds=5
-            )
+            raise unavailable(f"node {node_name} reports no node agent endpoint")
         host, port = address
         params = {k: v for k, v in request.query.items() if k in PASSED_PARAMETERS}
         url = f"http://{host}:{port}/containerLogs/{namespace}/{pod_name}/{container}"
@@ -98,22 +104,39 @@ class PodLogProxy:
         self, request: web.Request, url: str, params: Mapping[str, str], node: str
     ) -> web.StreamResponse:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S)
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as session,
-                session.get(url, params=params) as upstream,
-            ):
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            try:
+                async with asyncio.timeout(ANSWER_TIMEOUT_S):
+                    upstream = await session.get(url, params=params)
+            except (aiohttp.ClientError, TimeoutError) as error:
+                reason = str(error) or f"no answer within {ANSWER_TIMEOUT_S:g}s"
+                raise unavailable(
+                    f"the node agent of node {node} is not reachable: {reason}"
+                ) from None
+            async with upstream:
                 if upstream.status != 200:
-                    text = (await upstream.text())[:1000]
+                    text = await _error_text(upstream)
                     raise BadRequestError(text or f"the node agent answered {upstream.status}")
                 response = web.StreamResponse(status=200)
                 response.content_type = "text/plain"
                 await response.prepare(request)
-                async for chunk in upstream.content.iter_any():
-                    await response.write(chunk)
+                # From here on the status is sent: a broken agent connection ends the log.
+                with contextlib.suppress(aiohttp.ClientError):
+                    async for chunk in upstream.content.iter_any():
+                        await response.write(chunk)
                 await response.write_eof()
                 return response
-        except aiohttp.ClientError as error:
-            raise ServiceUnavailableError(
-                f"the node agent of node {node} is not reachable: {error}", retry_after_seconds=5
-            ) from None
+
+
+def unavailable(message: str) -> ServiceUnavailableError:
+    """503 without Retry-After: client-go retries a GET answered 5xx with Retry-After up to ten
+    times, so `kubectl logs` would hang for a minute on a dead node instead of saying so."""
+    return ServiceUnavailableError(message)
+
+
+async def _error_text(upstream: aiohttp.ClientResponse) -> str:
+    """The start of an agent's error answer ("" if it will not say within the timeout)."""
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+        async with asyncio.timeout(ANSWER_TIMEOUT_S):
+            return (await upstream.text(errors="replace"))[:1000].strip()
+    return ""

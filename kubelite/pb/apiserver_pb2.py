@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bkubelite/pb/apiserver.proto\x12\x15kubelite.apiserver.v1\"_\n\nGetRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\"\xd1\x01\n\x0bListRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12I\n\x0clist_options\x18\n \x03(\x0b\x32\x33.kubelite.apiserver.v1.ListRequest.ListOptionsEntry\x1a\x32\n\x10ListOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"i\n\rCreateRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12\x13\n\x0bobject_json\x18\n \x01(\x0c\"w\n\rUpdateRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x13\n\x0bobject_json\x18\n \x01(\x0c\"\x84\x01\n\x0cPatchRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x12\n\npatch_type\x18\n \x01(\t\x12\r\n\x05patch\x18\x0b \x01(\x0c\"\x7f\n\rDeleteRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x1b\n\x13\x64\x65lete_options_json\x18\n \x01(\x0c\"H\n\x0b\x42indRequest\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12\x10\n\x08pod_name\x18\x05 \x01(\t\x12\x14\n\x0c\x62inding_json\x18\n \x01(\x0c\"%\n\x0eObjectResponse\x12\x13\n\x0bobject_json\x18\x01 \x01(\x0c\"#\n\x0cListResponse\x12\x13\n\x0bobject_json\x18\x01 \x01(\x0c\"6\n\x0eUpdateResponse\x12\x13\n\x0bobject_json\x18\x01 \x01(\x0c\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"3\n\x0e\x44\x65leteResponse\x12\x13\n\x0bobject_json\x18\x01 \x01(\x0c\x12\x0c\n\x04gone\x18\x02 \x01(\x08\"#\n\x0c\x42indResponse\x12\x13\n\x0bstatus_json\x18\x01 \x01(\x0c\x32\x8a\x06\n\x03\x41pi\x12O\n\x03Get\x12!.kubelite.apiserver.v1.GetRequest\x1a%.kubelite.apiserver.v1.ObjectResponse\x12O\n\x04List\x12\".kubelite.apiserver.v1.ListRequest\x1a#.kubelite.apiserver.v1.ListResponse\x12U\n\x06\x43reate\x12$.kubelite.apiserver.v1.CreateRequest\x1a%.kubelite.apiserver.v1.ObjectResponse\x12U\n\x06Update\x12$.kubelite.apiserver.v1.UpdateRequest\x1a%.kubelite.apiserver.v1.UpdateResponse\x12[\n\x0cUpdateStatus\x12$.kubelite.apiserver.v1.UpdateRequest\x1a%.kubelite.apiserver.v1.UpdateResponse\x12S\n\x05Patch\x12#.kubelite.apiserver.v1.PatchRequest\x1a%.kubelite.apiserver.v1.ObjectResponse\x12Y\n\x0bPatchStatus\x12#.kubelite.apiserver.v1.PatchRequest\x1a%.kubelite.apiserver.v1.ObjectResponse\x12U\n\x06\x44\x65lete\x12$.kubelite.apiserver.v1.DeleteRequest\x1a%.kubelite.apiserver.v1.DeleteResponse\x12O\n\x04\x42ind\x12\".kubelite.apiserver.v1.BindRequest\x1a#.kubelite.apiserver.v1.BindResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bkubelite/pb/apiserver.proto\x12\x15kubelite.apiserver.v1\"_\n\nGetRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\"\xd1\x01\n\x0bListRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12I\n\x0clist_options\x18\n \x03(\x0b\x32\x33.kubelite.apiserver.v1.ListRequest.ListOptionsEntry\x1a\x32\n\x10ListOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"i\n\rCreateRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12\x13\n\x0bobject_json\x18\n \x01(\x0c\"w\n\rUpdateRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x13\n\x0bobject_json\x18\n \x01(\x0c\"\x84\x01\n\x0cPatchRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x12\n\npatch_type\x18\n \x01(\t\x12\r\n\x05patch\x18\x0b \x01(\x0c\"\x7f\n\rDeleteRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x1b\n\x13\x64\x65lete_options_json\x18\n \x01(\x0c\"H\n\x0b\x42indRequest\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12\x10\n\x08pod_name\x18\x05 \x01(\t\x12\x14\n\x0c\x62inding_json\x18\n \x01(\x0c\"\xd3\x01\n\x0cWatchRequest\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x10\n\x08resource\x18\x03 \x01(\t\x12\x11\n\tnamespace\x18\x04 \x01(\t\x12J\n\x0clist_options\x18\n \x03(\x0b\x32\x34.kubelite.apiserver.v1.WatchRequest.ListOptionsEntry\x1a\x32\n\x10ListOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"%\n\x0eObjectResponse\x12\x13\n\x0bobject_json\x18\x01 \x01(\x0c\"#\n\x0cListResponse\x12\x13\n\x0bobject_json\x18\x01 \x01(\x0c\"6\n\x0eUpdateResponse\x12\x13\n\x0bobject_json\x18\x01 \x01(\x0c\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"3\n\x0e\x44\x65leteResponse\x12\x13\n\x0bobject_json\x18\x01 \x01(\x0c\x12\x0c\n\x04gone\x18\x02 \x01(\x08\"#\n\x0c\x42indResponse\x12\x13\n\x0bstatus_json\x18\x01 \x01(\x0c\"2\n\rWatchResponse\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x13\n\x0bobject_json\x18\x02 \x01(\x0c\x32\xe0\x06\n\x03\x41pi\x12O\n\x03Get\x12!.kubelite.apiserver.v1.GetRequest\x1a%.kubelite.apiserver.v1.ObjectResponse\x12O\n\x04List\x12\".kubelite.apiserver.v1.ListRequest\x1a#.kubelite.apiserver.v1.ListResponse\x12U\n\x06\x43reate\x12$.kubelite.apiserver.v1.CreateRequest\x1a%.kubelite.apiserver.v1.ObjectResponse\x12U\n\x06Update\x12$.kubelite.apiserver.v1.UpdateRequest\x1a%.kubelite.apiserver.v1.UpdateResponse\x12[\n\x0cUpdateStatus\x12$.kubelite.apiserver.v1.UpdateRequest\x1a%.kubelite.apiserver.v1.UpdateResponse\x12S\n\x05Patch\x12#.kubelite.apiserver.v1.PatchRequest\x1a%.kubelite.apiserver.v1.ObjectResponse\x12Y\n\x0bPatchStatus\x12#.kubelite.apiserver.v1.PatchRequest\x1a%.kubelite.apiserver.v1.ObjectResponse\x12U\n\x06\x44\x65lete\x12$.kubelite.apiserver.v1.DeleteRequest\x1a%.kubelite.apiserver.v1.DeleteResponse\x12O\n\x04\x42ind\x12\".kubelite.apiserver.v1.BindRequest\x1a#.kubelite.apiserver.v1.BindResponse\x12T\n\x05Watch\x12#.kubelite.apiserver.v1.WatchRequest\x1a$.kubelite.apiserver.v1.WatchResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,6 +33,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_LISTREQUEST_LISTOPTIONSENTRY']._loaded_options = None
   _globals['_LISTREQUEST_LISTOPTIONSENTRY']._serialized_options = b'8\001'
+  _globals['_WATCHREQUEST_LISTOPTIONSENTRY']._loaded_options = None
+  _globals['_WATCHREQUEST_LISTOPTIONSENTRY']._serialized_options = b'8\001'
   _globals['_GETREQUEST']._serialized_start=54
   _globals['_GETREQUEST']._serialized_end=149
   _globals['_LISTREQUEST']._serialized_start=152
@@ -49,16 +51,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETEREQUEST']._serialized_end=853
   _globals['_BINDREQUEST']._serialized_start=855
   _globals['_BINDREQUEST']._serialized_end=927
-  _globals['_OBJECTRESPONSE']._serialized_start=929
-  _globals['_OBJECTRESPONSE']._serialized_end=966
-  _globals['_LISTRESPONSE']._serialized_start=968
-  _globals['_LISTRESPONSE']._serialized_end=1003
-  _globals['_UPDATERESPONSE']._serialized_start=1005
-  _globals['_UPDATERESPONSE']._serialized_end=1059
-  _globals['_DELETERESPONSE']._serialized_start=1061
-  _globals['_DELETERESPONSE']._serialized_end=1112
-  _globals['_BINDRESPONSE']._serialized_start=1114
-  _globals['_BINDRESPONSE']._serialized_end=1149
-  _globals['_API']._serialized_start=1152
-  _globals['_API']._serialized_end=1930
+  _globals['_WATCHREQUEST']._serialized_start=930
+  _globals['_WATCHREQUEST']._serialized_end=1141
+  _globals['_WATCHREQUEST_LISTOPTIONSENTRY']._serialized_start=311
+  _globals['_WATCHREQUEST_LISTOPTIONSENTRY']._serialized_end=361
+  _globals['_OBJECTRESPONSE']._serialized_start=1143
+  _globals['_OBJECTRESPONSE']._serialized_end=1180
+  _globals['_LISTRESPONSE']._serialized_start=1182
+  _globals['_LISTRESPONSE']._serialized_end=1217
+  _globals['_UPDATERESPONSE']._serialized_start=1219
+  _globals['_UPDATERESPONSE']._serialized_end=1273
+  _globals['_DELETERESPONSE']._serialized_start=1275
+  _globals['_DELETERESPONSE']._serialized_end=1326
+  _globals['_BINDRESPONSE']._serialized_start=1328
+  _globals['_BINDRESPONSE']._serialized_end=1363
+  _globals['_WATCHRESPONSE']._serialized_start=1365
+  _globals['_WATCHRESPONSE']._serialized_end=1415
+  _globals['_API']._serialized_start=1418
+  _globals['_API']._serialized_end=2282
 # @@protoc_insertion_point(module_scope)

@@ -297,6 +297,64 @@ class BindRequest(_message.Message):
 Global___BindRequest: _TypeAlias = BindRequest  # noqa: Y015
 
 @_typing.final
+class WatchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ListOptionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    GROUP_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    RESOURCE_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    LIST_OPTIONS_FIELD_NUMBER: _builtins.int
+    group: _builtins.str
+    version: _builtins.str
+    resource: _builtins.str
+    namespace: _builtins.str
+    @_builtins.property
+    def list_options(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The REST query parameters of a watch: labelSelector, fieldSelector, resourceVersion,
+        allowWatchBookmarks ("true"), timeoutSeconds. Any other key is refused (INVALID_ARGUMENT).
+        resourceVersion "" or "0": an ADDED event for every current object first, then changes;
+        "N": every change after revision N.
+        """
+
+    def __init__(
+        self,
+        *,
+        group: _builtins.str = ...,
+        version: _builtins.str = ...,
+        resource: _builtins.str = ...,
+        namespace: _builtins.str = ...,
+        list_options: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["group", b"group", "list_options", b"list_options", "namespace", b"namespace", "resource", b"resource", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchRequest: _TypeAlias = WatchRequest  # noqa: Y015
+
+@_typing.final
 class ObjectResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -405,3 +463,30 @@ class BindResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___BindResponse: _TypeAlias = BindResponse  # noqa: Y015
+
+@_typing.final
+class WatchResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    OBJECT_JSON_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """"ADDED", "MODIFIED", "DELETED", "BOOKMARK" or "ERROR"."""
+    object_json: _builtins.bytes
+    """The event's object, JSON, byte for byte the "object" of the REST watch line: the object
+    (DELETED: its last state, resourceVersion = the deletion's revision); for a BOOKMARK
+    {"kind", "apiVersion", "metadata": {"resourceVersion"}}; for ERROR a Status.
+    """
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        object_json: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["object_json", b"object_json", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchResponse: _TypeAlias = WatchResponse  # noqa: Y015

@@ -79,6 +79,11 @@ class ApiStub:
                 request_serializer=kubelite_dot_pb_dot_apiserver__pb2.BindRequest.SerializeToString,
                 response_deserializer=kubelite_dot_pb_dot_apiserver__pb2.BindResponse.FromString,
                 _registered_method=True)
+        self.Watch = channel.unary_stream(
+                '/kubelite.apiserver.v1.Api/Watch',
+                request_serializer=kubelite_dot_pb_dot_apiserver__pb2.WatchRequest.SerializeToString,
+                response_deserializer=kubelite_dot_pb_dot_apiserver__pb2.WatchResponse.FromString,
+                _registered_method=True)
 
 
 class ApiServicer:
@@ -147,6 +152,20 @@ class ApiServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Watch(self, request, context):
+        """GET .../{resource}?watch=true: the same events the REST watch streams, one per message,
+        served by the same watch cache. Errors before the first event (bad options, cache not
+        ready, resourceVersion too large) end the call with a status like every other RPC; a
+        resourceVersion older than the retained history is one ERROR message with the 410
+        Expired Status, then the end of the stream (re-list, then watch again). The stream also
+        ends, with OK, at timeoutSeconds (after a final BOOKMARK when bookmarks are on) and when
+        the server drops a watcher that fell too far behind: watch again from the last
+        resourceVersion seen.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ApiServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -194,6 +213,11 @@ def add_ApiServicer_to_server(servicer, server):
                     servicer.Bind,
                     request_deserializer=kubelite_dot_pb_dot_apiserver__pb2.BindRequest.FromString,
                     response_serializer=kubelite_dot_pb_dot_apiserver__pb2.BindResponse.SerializeToString,
+            ),
+            'Watch': grpc.unary_stream_rpc_method_handler(
+                    servicer.Watch,
+                    request_deserializer=kubelite_dot_pb_dot_apiserver__pb2.WatchRequest.FromString,
+                    response_serializer=kubelite_dot_pb_dot_apiserver__pb2.WatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -439,6 +463,33 @@ class Api:
             '/kubelite.apiserver.v1.Api/Bind',
             kubelite_dot_pb_dot_apiserver__pb2.BindRequest.SerializeToString,
             kubelite_dot_pb_dot_apiserver__pb2.BindResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Watch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/kubelite.apiserver.v1.Api/Watch',
+            kubelite_dot_pb_dot_apiserver__pb2.WatchRequest.SerializeToString,
+            kubelite_dot_pb_dot_apiserver__pb2.WatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -65,6 +65,16 @@ class ApiStub:
     """DELETE .../{resource}/{name}"""
     Bind: _grpc.UnaryUnaryMultiCallable[_apiserver_pb2.BindRequest, _apiserver_pb2.BindResponse]
     """POST /api/v1/namespaces/{namespace}/pods/{pod_name}/binding"""
+    Watch: _grpc.UnaryStreamMultiCallable[_apiserver_pb2.WatchRequest, _apiserver_pb2.WatchResponse]
+    """GET .../{resource}?watch=true: the same events the REST watch streams, one per message,
+    served by the same watch cache. Errors before the first event (bad options, cache not
+    ready, resourceVersion too large) end the call with a status like every other RPC; a
+    resourceVersion older than the retained history is one ERROR message with the 410
+    Expired Status, then the end of the stream (re-list, then watch again). The stream also
+    ends, with OK, at timeoutSeconds (after a final BOOKMARK when bookmarks are on) and when
+    the server drops a watcher that fell too far behind: watch again from the last
+    resourceVersion seen.
+    """
 
 @_typing.type_check_only
 class ApiAsyncStub(ApiStub):
@@ -87,6 +97,16 @@ class ApiAsyncStub(ApiStub):
     """DELETE .../{resource}/{name}"""
     Bind: _aio.UnaryUnaryMultiCallable[_apiserver_pb2.BindRequest, _apiserver_pb2.BindResponse]  # type: ignore[assignment]
     """POST /api/v1/namespaces/{namespace}/pods/{pod_name}/binding"""
+    Watch: _aio.UnaryStreamMultiCallable[_apiserver_pb2.WatchRequest, _apiserver_pb2.WatchResponse]  # type: ignore[assignment]
+    """GET .../{resource}?watch=true: the same events the REST watch streams, one per message,
+    served by the same watch cache. Errors before the first event (bad options, cache not
+    ready, resourceVersion too large) end the call with a status like every other RPC; a
+    resourceVersion older than the retained history is one ERROR message with the 410
+    Expired Status, then the end of the stream (re-list, then watch again). The stream also
+    ends, with OK, at timeoutSeconds (after a final BOOKMARK when bookmarks are on) and when
+    the server drops a watcher that fell too far behind: watch again from the last
+    resourceVersion seen.
+    """
 
 class ApiServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -160,5 +180,21 @@ class ApiServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_apiserver_pb2.BindResponse, _abc.Awaitable[_apiserver_pb2.BindResponse]]:
         """POST /api/v1/namespaces/{namespace}/pods/{pod_name}/binding"""
+
+    @_abc_1.abstractmethod
+    def Watch(
+        self,
+        request: _apiserver_pb2.WatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_apiserver_pb2.WatchResponse], _abc.AsyncIterator[_apiserver_pb2.WatchResponse]]:
+        """GET .../{resource}?watch=true: the same events the REST watch streams, one per message,
+        served by the same watch cache. Errors before the first event (bad options, cache not
+        ready, resourceVersion too large) end the call with a status like every other RPC; a
+        resourceVersion older than the retained history is one ERROR message with the 410
+        Expired Status, then the end of the stream (re-list, then watch again). The stream also
+        ends, with OK, at timeoutSeconds (after a final BOOKMARK when bookmarks are on) and when
+        the server drops a watcher that fell too far behind: watch again from the last
+        resourceVersion seen.
+        """
 
 def add_ApiServicer_to_server(servicer: ApiServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

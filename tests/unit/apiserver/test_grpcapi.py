@@ -1,18 +1,22 @@
 """The API server's gRPC service (kubelite.apiserver.grpcapi), served for real on 127.0.0.1.
 
 Each test starts `start_grpc_server` on port 0 over a `Registry` whose storage is the
-in-memory `MemStorage`, calls it through the generated async stub, and checks the answer: the
-object JSON, or the gRPC code plus the Kubernetes Status carried in ``kubelite-status-bin``.
+in-memory `MemStorage` (with real watch caches for the resources a test watches), calls it
+through the generated async stub, and checks the answer: the object JSON or the stream of watch
+events, or the gRPC code plus the Kubernetes Status carried in ``kubelite-status-bin``, and
+what the call added to the metrics.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime
 import ipaddress
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,13 +30,18 @@ from support.memstorage import MemStorage
 
 from kubelite.api.errors import InvalidError
 from kubelite.api.resources import RESOURCES
+from kubelite.apiserver.app import ApiServer, Limits
+from kubelite.apiserver.codec import resource_prefix
 from kubelite.apiserver.grpcapi import (
     STATUS_METADATA_KEY,
+    event_object_json,
     start_grpc_server,
     tls_credentials,
 )
+from kubelite.apiserver.metrics import ApiMetrics
 from kubelite.apiserver.registry import Registry
-from kubelite.apiserver.storage import StorageUnavailable
+from kubelite.apiserver.storage import StorageUnavailable, StoredItem
+from kubelite.apiserver.watchcache import WatchCache, WatchEvent, WatchEventType
 from kubelite.pb import apiserver_pb2 as pb
 from kubelite.pb import apiserver_pb2_grpc as pb_grpc
 
@@ -41,27 +50,62 @@ JsonObject = dict[str, Any]
 
 
 @dataclass
+class Parts:
+    """What `start_grpc_server` serves from (in production, the whole `ApiServer`)."""
+
+    registry: Registry
+    caches: dict[str, WatchCache] = field(default_factory=dict)
+    metrics: ApiMetrics = field(default_factory=ApiMetrics)
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass
 class Cluster:
-    """One served registry: the stub to call it, the registry, its storage, the port."""
+    """One served registry: the stub to call it, what it serves from, its storage, the port."""
 
     stub: Any  # pb_grpc.ApiStub (the generated module is untyped for mypy)
-    registry: Registry
+    parts: Parts
     storage: MemStorage
     port: int
+
+    @property
+    def registry(self) -> Registry:
+        return self.parts.registry
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    storage: MemStorage | None = None,
+    *,
+    watched: tuple[str, ...] = (),
+    limits: Limits | None = None,
+    queue_size: int = 1_000,
+) -> AsyncIterator[Cluster]:
+    """The gRPC service over `storage`, with watch caches for the `watched` resources."""
+    storage = storage if storage is not None else MemStorage()
+    caches = {
+        plural: WatchCache(storage, resource_prefix(plural), watcher_queue_size=queue_size)
+        for plural in watched
+    }
+    for cache in caches.values():
+        await cache.start()
+    parts = Parts(Registry(storage, caches), caches, ApiMetrics(), limits or Limits())
+    await parts.registry.ensure_namespaces()
+    server, port = await start_grpc_server(parts, "127.0.0.1", 0)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield Cluster(pb_grpc.ApiStub(channel), parts, storage, port)
+    finally:
+        await channel.close(None)
+        await server.stop(None)
+        for cache in caches.values():
+            await cache.stop()
 
 
 @pytest.fixture
 async def cluster() -> AsyncIterator[Cluster]:
-    storage = MemStorage()
-    registry = Registry(storage)
-    await registry.ensure_namespaces()
-    server, port = await start_grpc_server(registry, "127.0.0.1", 0)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        yield Cluster(pb_grpc.ApiStub(channel), registry, storage, port)
-    finally:
-        await channel.close(None)
-        await server.stop(None)
+    async with serving() as served:
+        yield served
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -105,7 +149,11 @@ async def failure(rpc: Callable[..., Awaitable[Any]], request: Any) -> tuple[Any
     """The gRPC code and the Status of a call that must fail (as a client rebuilds it)."""
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call(rpc, request)
-    error = caught.value
+    return status_of(caught.value)
+
+
+def status_of(error: grpc.aio.AioRpcError) -> tuple[Any, JsonObject]:
+    """The gRPC code of a failed call and the Status its trailer carries."""
     # grpc-stubs types the sync RpcError's tuple; an aio error carries grpc.aio.Metadata.
     trailing = cast(grpc.aio.Metadata, error.trailing_metadata())
     trailer = trailing.get_all(STATUS_METADATA_KEY)
@@ -649,6 +697,289 @@ async def test_a_request_that_is_not_protobuf_leaves_the_server_serving(
     assert created["metadata"]["name"] == "after"
 
 
+# --- watch -------------------------------------------------------------------------------
+
+Event = tuple[str, JsonObject]
+EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]  # (missing from grpc-stubs)
+
+
+def watch_call(cluster: Cluster, namespace: str = "default", **options: str) -> Any:
+    """Open a Watch of configmaps (a grpc.aio UnaryStreamCall)."""
+    request = pb.WatchRequest(**core("configmaps", namespace), list_options=options)
+    return cluster.stub.Watch(request, timeout=RPC_TIMEOUT_S)
+
+
+async def next_event(stream: Any) -> Event:
+    """The next message of a watch, as (type, object); fails if the stream ends first."""
+    message = await stream.read()
+    assert message is not EOF, "the watch ended before the next event"
+    return message.type, json.loads(message.object_json)
+
+
+async def rest_of(stream: Any) -> list[Event]:
+    """Every message up to the end of a watch, which must end with OK."""
+    events: list[Event] = []
+    while (message := await stream.read()) is not EOF:
+        events.append((message.type, json.loads(message.object_json)))
+    assert await stream.code() == grpc.StatusCode.OK, await stream.details()
+    return events
+
+
+def summary(events: list[Event]) -> list[tuple[str, str]]:
+    return [(kind, obj["metadata"].get("name", "")) for kind, obj in events]
+
+
+async def watch_failure(cluster: Cluster, request: Any) -> tuple[Any, JsonObject]:
+    """The code and Status of a Watch refused before its first event."""
+    stream = cluster.stub.Watch(request, timeout=RPC_TIMEOUT_S)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stream.read()
+    return status_of(caught.value)
+
+
+@pytest.fixture
+async def watched() -> AsyncIterator[Cluster]:
+    async with serving(watched=("configmaps",)) as served:
+        yield served
+
+
+def test_an_events_object_json_is_cut_from_its_rest_line() -> None:
+    obj = {"kind": "ConfigMap", "metadata": {"name": "ünïcode", "resourceVersion": "7"}}
+    event = WatchEvent(WatchEventType.MODIFIED, obj, 7, "/registry/configmaps/default/x")
+    object_json = event_object_json(event)
+    assert event.json_line() == b'{"type":"MODIFIED","object":' + object_json + b"}\n"
+    assert json.loads(object_json) == obj
+
+
+async def test_watch_without_resource_version_lists_then_follows(watched: Cluster) -> None:
+    await create_configmap(watched, configmap("a"))
+    await create_configmap(watched, configmap("b"))
+    stream = watch_call(watched)
+    try:
+        first = [await next_event(stream), await next_event(stream)]
+        assert summary(first) == [("ADDED", "a"), ("ADDED", "b")]
+        # The watcher is registered once its first event arrived: every later write shows.
+        got = await obj_of(watched.stub.Get, pb.GetRequest(**core("configmaps", name="a")))
+        assert first[0][1] == got, "an event carries the object as Get answers it"
+        changed = {**got, "data": {"color": "green"}}
+        request = pb.UpdateRequest(**core("configmaps", name="a"), object_json=dump(changed))
+        updated = json.loads((await call(watched.stub.Update, request)).object_json)
+        deleted = await call(watched.stub.Delete, pb.DeleteRequest(**core("configmaps", name="b")))
+        kind, obj = await next_event(stream)
+        assert (kind, obj) == ("MODIFIED", updated)
+        kind, obj = await next_event(stream)
+        assert (kind, obj["metadata"]["name"]) == ("DELETED", "b")
+        # DELETED carries the last state at the deletion's revision, as Delete answered it.
+        assert obj == json.loads(deleted.object_json)
+    finally:
+        stream.cancel()
+
+
+async def test_watch_from_a_resource_version_sends_only_later_changes(watched: Cluster) -> None:
+    a = await create_configmap(watched, configmap("a"))
+    await create_configmap(watched, configmap("b"))
+    request = pb.DeleteRequest(**core("configmaps", name="a"))
+    await call(watched.stub.Delete, request)
+    stream = watch_call(
+        watched, resourceVersion=a["metadata"]["resourceVersion"], timeoutSeconds="1"
+    )
+    assert summary(await rest_of(stream)) == [("ADDED", "b"), ("DELETED", "a")]
+
+
+async def test_watch_with_a_label_selector_follows_matching(watched: Cluster) -> None:
+    start = await create_configmap(watched, configmap("a", {"tier": "web"}))
+    await create_configmap(watched, configmap("b", {"tier": "db"}))
+    relabel = pb.PatchRequest(
+        **core("configmaps", name="a"),
+        patch_type="application/merge-patch+json",
+        patch=dump({"metadata": {"labels": {"tier": "db"}}}),
+    )
+    await call(watched.stub.Patch, relabel)
+    stream = watch_call(
+        watched,
+        resourceVersion=str(int(start["metadata"]["resourceVersion"]) - 1),
+        labelSelector="tier=web",
+        timeoutSeconds="1",
+    )
+    # "a" starts matching (its creation), then stops (the relabel): DELETED; "b" never shows.
+    assert summary(await rest_of(stream)) == [("ADDED", "a"), ("DELETED", "a")]
+
+
+@pytest.mark.parametrize(
+    ("bookmarks", "expected"),
+    [pytest.param("true", 1, id="bookmark"), pytest.param("", 0, id="none")],
+)
+async def test_watch_ends_at_its_timeout(watched: Cluster, bookmarks: str, expected: int) -> None:
+    created = await create_configmap(watched, configmap("a"))
+    rv = created["metadata"]["resourceVersion"]
+    stream = watch_call(
+        watched, resourceVersion=rv, allowWatchBookmarks=bookmarks, timeoutSeconds="1"
+    )
+    events = await rest_of(stream)
+    assert len(events) == expected
+    if expected:
+        kind, obj = events[0]
+        assert kind == "BOOKMARK"
+        assert obj == {"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"resourceVersion": rv}}
+
+
+async def test_watch_from_a_compacted_revision_is_one_expired_error() -> None:
+    storage = MemStorage()
+    for n in range(3):
+        await storage.put("/registry/configmaps/default/old", dump(configmap(f"old{n}")))
+    await storage.compact(storage.revision)
+    async with serving(storage, watched=("configmaps",)) as served:
+        events = await rest_of(watch_call(served, resourceVersion="2"))
+    assert len(events) == 1, summary(events)
+    kind, status = events[0]
+    assert kind == "ERROR"
+    assert status["kind"] == "Status"
+    assert (status["code"], status["reason"]) == (410, "Expired")
+    assert status["message"].startswith("too old resource version: 2 (")
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "code", "reason", "words"),
+    [
+        pytest.param(
+            {**core("configmaps"), "list_options": {"limit": "1"}},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "BadRequest",
+            "unsupported watch options limit",
+            id="list-only-option",
+        ),
+        pytest.param(
+            {**core("configmaps"), "list_options": {"resourceVersion": "x"}},
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "BadRequest",
+            "invalid resource version",
+            id="bad-resource-version",
+        ),
+        pytest.param(
+            core("gizmos"), grpc.StatusCode.NOT_FOUND, "NotFound", "could not find", id="unknown"
+        ),
+        pytest.param(
+            core("pods"),
+            grpc.StatusCode.UNAVAILABLE,
+            "ServiceUnavailable",
+            "no watch cache for pods",
+            id="no-cache",
+        ),
+    ],
+)
+async def test_a_watch_refused_before_streaming_is_a_status(
+    watched: Cluster, request_fields: dict[str, Any], code: Any, reason: str, words: str
+) -> None:
+    got_code, status = await watch_failure(watched, pb.WatchRequest(**request_fields))
+    assert got_code == code
+    assert status["reason"] == reason
+    assert words in status["message"]
+    metrics = watched.parts.metrics.registry
+    resource = request_fields["resource"] if request_fields["resource"] != "gizmos" else ""
+    labels = {"verb": "WATCH", "resource": resource, "code": str(status["code"])}
+    assert metrics.get_sample_value("apiserver_request_total", labels) == 1
+
+
+async def test_a_watcher_too_slow_is_ended_by_the_cache() -> None:
+    async with serving(watched=("configmaps",), queue_size=2) as served:
+        await create_configmap(served, configmap("first"))
+        stream = watch_call(served)
+        assert summary([await next_event(stream)]) == [("ADDED", "first")]
+        # One store write with five changes: the cache fans all of them out at once, and the
+        # watcher's queue holds two.
+        burst = {f"/registry/configmaps/default/c{n}": dump(configmap(f"c{n}")) for n in range(5)}
+        await served.storage.write(burst)
+        assert summary(await rest_of(stream)) == [("ADDED", "c0"), ("ADDED", "c1")]
+        assert served.parts.caches["configmaps"].watcher_count == 0
+
+
+async def test_a_cancelled_watch_leaves_the_cache(watched: Cluster) -> None:
+    await create_configmap(watched, configmap("a"))
+    stream = watch_call(watched)
+    await next_event(stream)
+    cache = watched.parts.caches["configmaps"]
+    assert cache.watcher_count == 1
+    stream.cancel()
+    try:
+        async with asyncio.timeout(RPC_TIMEOUT_S):
+            while cache.watcher_count:
+                await asyncio.sleep(0.01)  # the server learns of the cancellation asynchronously
+    except TimeoutError:
+        raise AssertionError(f"still {cache.watcher_count} watcher(s) after the cancel") from None
+    assert requests_total(watched, "WATCH", "configmaps", 200) == 1
+
+
+# --- metrics and in-flight limits ------------------------------------------------------------
+
+
+def requests_total(cluster: Cluster, verb: str, resource: str, code: int) -> float:
+    labels = {"verb": verb, "resource": resource, "code": str(code)}
+    return cluster.parts.metrics.registry.get_sample_value("apiserver_request_total", labels) or 0
+
+
+async def test_calls_are_counted_with_their_http_code(cluster: Cluster) -> None:
+    await create_configmap(cluster, configmap("a"))
+    await obj_of(cluster.stub.Get, pb.GetRequest(**core("configmaps", name="a")))
+    await failure(cluster.stub.Get, pb.GetRequest(**core("configmaps", name="nope")))
+    await failure(cluster.stub.Get, pb.GetRequest(**core("gizmos", name="x")))
+    await create_pod(cluster, "web")
+    bind = pb.BindRequest(namespace="default", pod_name="web", binding_json=binding("n1"))
+    await call(cluster.stub.Bind, bind)
+    assert requests_total(cluster, "POST", "configmaps", 200) == 1
+    assert requests_total(cluster, "GET", "configmaps", 200) == 1
+    assert requests_total(cluster, "GET", "configmaps", 404) == 1
+    assert requests_total(cluster, "GET", "", 404) == 1, "unknown resources share one label"
+    assert requests_total(cluster, "POST", "pods", 200) == 2, "the create and the binding"
+    latency = cluster.parts.metrics.registry.get_sample_value(
+        "apiserver_request_duration_seconds_count", {"verb": "GET", "resource": "configmaps"}
+    )
+    assert latency == 2
+
+
+class GatedStorage(MemStorage):
+    """A MemStorage whose reads of one key wait until the test opens the gate."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.gated_key = key
+        self.waiting = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def get(self, key: str) -> StoredItem | None:
+        if key == self.gated_key:
+            self.waiting.set()
+            await self.gate.wait()
+        return await super().get(key)
+
+
+async def test_calls_over_the_inflight_limit_are_resource_exhausted() -> None:
+    storage = GatedStorage("/registry/configmaps/default/slow")
+    async with serving(storage, watched=("pods",), limits=Limits(1, 1)) as served:
+        await create_configmap(served, configmap("slow"))
+        slow_get = pb.GetRequest(**core("configmaps", name="slow"))
+        held = asyncio.create_task(call(served.stub.Get, slow_get))
+        try:
+            async with asyncio.timeout(RPC_TIMEOUT_S):
+                await storage.waiting.wait()
+            # The one read-only slot is taken: a second read is refused at once...
+            code, status = await failure(served.stub.List, pb.ListRequest(**core("configmaps")))
+            assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert (status["code"], status["reason"]) == (429, "TooManyRequests")
+            assert status["message"] == "Too many requests, please try again later."
+            assert status["details"]["retryAfterSeconds"] == 1
+            # ... a write has its own slot, and a watch is long-running and takes none.
+            await create_pod(served, "web")
+            stream = served.stub.Watch(pb.WatchRequest(**core("pods")), timeout=RPC_TIMEOUT_S)
+            assert summary([await next_event(stream)]) == [("ADDED", "web")]
+            stream.cancel()
+        finally:
+            storage.gate.set()
+        assert json.loads((await held).object_json)["metadata"]["name"] == "slow"
+        await obj_of(served.stub.Get, slow_get)  # the slot is free again
+        assert requests_total(served, "LIST", "configmaps", 429) == 1
+        assert requests_total(served, "GET", "configmaps", 200) == 2
+
+
 # --- serving -----------------------------------------------------------------------------
 
 
@@ -684,12 +1015,34 @@ def self_signed(tmp_path: Path) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
+async def test_an_api_server_serves_grpc_from_its_caches_and_metrics() -> None:
+    api = ApiServer(MemStorage())
+    await api.start()
+    server, port = await start_grpc_server(api, "127.0.0.1", 0)
+    try:
+        async with asyncio.timeout(RPC_TIMEOUT_S):
+            await api.bootstrapped.wait()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.ApiStub(channel)
+            cm = dump(configmap("web"))
+            await call(stub.Create, pb.CreateRequest(**core("configmaps"), object_json=cm))
+            request = pb.WatchRequest(**core("configmaps"), list_options={"timeoutSeconds": "1"})
+            stream = stub.Watch(request, timeout=RPC_TIMEOUT_S)
+            assert summary(await rest_of(stream)) == [("ADDED", "web")]
+        page = api.metrics.render().decode()
+        assert 'apiserver_request_total{code="200",resource="configmaps",verb="POST"} 1.0' in page
+        assert 'apiserver_request_total{code="200",resource="configmaps",verb="WATCH"} 1.0' in page
+    finally:
+        await server.stop(None)
+        await api.stop()
+
+
 async def test_serves_tls_with_the_rest_certificate(tmp_path: Path) -> None:
     cert_file, key_file = self_signed(tmp_path)
     registry = Registry(MemStorage())
     await registry.ensure_namespaces()
     credentials = tls_credentials(cert_file, key_file)
-    server, port = await start_grpc_server(registry, "127.0.0.1", 0, credentials)
+    server, port = await start_grpc_server(Parts(registry), "127.0.0.1", 0, credentials)
     trusted = grpc.ssl_channel_credentials(root_certificates=cert_file.read_bytes())
     channel = grpc.aio.secure_channel(f"127.0.0.1:{port}", trusted)
     try:
@@ -702,10 +1055,10 @@ async def test_serves_tls_with_the_rest_certificate(tmp_path: Path) -> None:
 
 
 async def test_a_taken_port_is_an_os_error() -> None:
-    registry = Registry(MemStorage())
-    server, port = await start_grpc_server(registry, "127.0.0.1", 0)
+    parts = Parts(Registry(MemStorage()))
+    server, port = await start_grpc_server(parts, "127.0.0.1", 0)
     try:
         with pytest.raises(OSError, match=re.escape(f"cannot serve gRPC on 127.0.0.1:{port}")):
-            await start_grpc_server(registry, "127.0.0.1", port)
+            await start_grpc_server(parts, "127.0.0.1", port)
     finally:
         await server.stop(None)
