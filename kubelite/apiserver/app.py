@@ -49,6 +49,10 @@ log = logging.getLogger("kubelite.apiserver")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 READ_ONLY_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+RESOURCE: Final = web.RequestKey("resource", str)
+"""The plural a resource request names, for metrics."""
+OBJECT_NAME: Final = web.RequestKey("object_name", str)
+"""The object name a resource request names ("" for a collection)."""
 READY_TIMEOUT_S: Final = 2.0
 BOOTSTRAP_RETRY_S: Final = 0.5
 
@@ -71,7 +75,7 @@ def _verb(request: web.Request) -> str:
     if method == "GET":
         if _long_running(request):
             return "WATCH"
-        return "GET" if request.get("object_name") else "LIST"
+        return "GET" if request.get(OBJECT_NAME) else "LIST"
     return method
 
 
@@ -157,7 +161,7 @@ class ApiServer:
         started = time.perf_counter()
         response = await handler(request)
         verb = _verb(request)
-        resource = str(request.get("resource", ""))
+        resource = request.get(RESOURCE, "")
         seconds = None if verb == "WATCH" else time.perf_counter() - started
         self.metrics.observe(verb, resource, response.status, seconds)
         return response
@@ -189,8 +193,8 @@ class ApiServer:
         version = request.match_info["version"]
         segments = request.match_info["tail"].split("/")
         path = parse_resource_path(group, version, segments)
-        request["resource"] = path.info.plural
-        request["object_name"] = path.name
+        request[RESOURCE] = path.info.plural
+        request[OBJECT_NAME] = path.name or ""
         return await self.handler.handle(request, path)
 
     async def version(self, request: web.Request) -> web.Response:
