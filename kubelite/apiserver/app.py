@@ -20,7 +20,6 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
@@ -31,10 +30,10 @@ from kubelite.api.errors import (
     InternalError,
     PathNotFoundError,
     RequestTooLargeError,
-    TooManyRequestsError,
 )
 from kubelite.api.resources import RESOURCES
 from kubelite.apiserver.codec import resource_prefix
+from kubelite.apiserver.inflight import InflightLimiter, Limits
 from kubelite.apiserver.metrics import ApiMetrics, InstrumentedStorage
 from kubelite.apiserver.negotiation import MAX_BODY_BYTES
 from kubelite.apiserver.paths import parse_resource_path
@@ -57,12 +56,6 @@ READY_TIMEOUT_S: Final = 2.0
 BOOTSTRAP_RETRY_S: Final = 0.5
 
 
-@dataclass(frozen=True)
-class Limits:
-    max_requests_inflight: int = 400
-    max_mutating_requests_inflight: int = 200
-
-
 def _long_running(request: web.Request) -> bool:
     query = request.query
     if query.get("watch", "").lower() in ("1", "true"):
@@ -82,7 +75,8 @@ def _verb(request: web.Request) -> str:
 class ApiServer:
     """One API server process's state (see the module docstring)."""
 
-    def __init__(self, storage: Storage, limits: Limits = Limits()) -> None:
+    def __init__(self, storage: Storage, limits: Limits | None = None) -> None:
+        limits = limits or Limits()
         self.metrics = ApiMetrics()
         self.storage = InstrumentedStorage(storage, self.metrics)
         self.caches = {
@@ -93,7 +87,7 @@ class ApiServer:
         self.watches = WatchStreamer(self.caches)
         self.handler = ResourceHandler(self.registry, self.watches, PodLogProxy(self.registry))
         self.limits = limits
-        self._inflight = {True: 0, False: 0}
+        self.inflight = InflightLimiter(limits)
         self.bootstrapped = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.metrics.count_watchers_with(
@@ -167,24 +161,11 @@ class ApiServer:
         return response
 
     @web.middleware
-    async def inflight(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def limit_inflight(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if _long_running(request) or not request.path.startswith(("/api/", "/apis/")):
             return await handler(request)
-        read_only = request.method in READ_ONLY_METHODS
-        limit = (
-            self.limits.max_requests_inflight
-            if read_only
-            else self.limits.max_mutating_requests_inflight
-        )
-        if self._inflight[read_only] >= limit:
-            raise TooManyRequestsError(
-                "Too many requests, please try again later.", retry_after_seconds=1
-            )
-        self._inflight[read_only] += 1
-        try:
+        with self.inflight.admit(read_only=request.method in READ_ONLY_METHODS):
             return await handler(request)
-        finally:
-            self._inflight[read_only] -= 1
 
     # --- routes ---------------------------------------------------------------------------------
 
@@ -288,7 +269,7 @@ class ApiServer:
 
     def application(self) -> web.Application:
         app = web.Application(
-            middlewares=[self.errors, self.measure, self.inflight],
+            middlewares=[self.errors, self.measure, self.limit_inflight],
             client_max_size=MAX_BODY_BYTES,
         )
         get = app.router.add_get

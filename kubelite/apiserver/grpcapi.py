@@ -71,12 +71,11 @@ from kubelite.api.errors import (
     MethodNotAllowedError,
     PathNotFoundError,
     ServiceUnavailableError,
-    TooManyRequestsError,
 )
 from kubelite.api.resources import RESOURCES, ResourceInfo
 from kubelite.apiserver import strategy
-from kubelite.apiserver.app import Limits
 from kubelite.apiserver.codec import collection_prefix
+from kubelite.apiserver.inflight import InflightLimiter
 from kubelite.apiserver.listing import ListOptions, parse_list_options
 from kubelite.apiserver.metrics import ApiMetrics
 from kubelite.apiserver.negotiation import MAX_BODY_BYTES, decode_json
@@ -128,7 +127,6 @@ RPC_VERBS: Final[Mapping[str, str]] = {
     "Watch": "WATCH",
 }
 READ_ONLY_VERBS: Final = frozenset({"GET", "LIST"})
-TOO_MANY_REQUESTS: Final = "Too many requests, please try again later."
 SERVER_OPTIONS: Final = (
     # The REST body limit plus room for the envelope; larger requests get RESOURCE_EXHAUSTED.
     ("grpc.max_receive_message_length", MAX_BODY_BYTES + 64 * 1024),
@@ -305,34 +303,7 @@ class ApiParts(Protocol):
     def metrics(self) -> ApiMetrics: ...
 
     @property
-    def limits(self) -> Limits: ...
-
-
-class InflightLimiter:
-    """At most `Limits` read-only and mutating calls at once; one more is 429 at once.
-
-    The gRPC service's own counts: REST requests are counted by `ApiServer.inflight`, so a
-    process admits up to the limits on each of the two listeners.
-    """
-
-    def __init__(self, limits: Limits) -> None:
-        self.limits = limits
-        self._inflight = {True: 0, False: 0}
-
-    @contextlib.contextmanager
-    def admit(self, *, read_only: bool) -> Iterator[None]:
-        limit = (
-            self.limits.max_requests_inflight
-            if read_only
-            else self.limits.max_mutating_requests_inflight
-        )
-        if self._inflight[read_only] >= limit:
-            raise TooManyRequestsError(TOO_MANY_REQUESTS, retry_after_seconds=1)
-        self._inflight[read_only] += 1
-        try:
-            yield
-        finally:
-            self._inflight[read_only] -= 1
+    def inflight(self) -> InflightLimiter: ...
 
 
 # --- the servicer ---------------------------------------------------------------------------
@@ -345,7 +316,7 @@ class ApiService(pb_grpc.ApiServicer):
         self.registry = parts.registry
         self.caches = parts.caches
         self.metrics = parts.metrics
-        self.inflight = InflightLimiter(parts.limits)
+        self.inflight = parts.inflight
 
     async def _serve(
         self,

@@ -24,9 +24,10 @@ import click
 import grpc
 from aiohttp import web
 
-from kubelite.apiserver.app import ApiServer, Limits
+from kubelite.apiserver.app import ApiServer
 from kubelite.apiserver.etcd import EtcdStorage
 from kubelite.apiserver.grpcapi import STOP_GRACE_S, host_port, start_grpc_server, tls_credentials
+from kubelite.apiserver.inflight import Limits
 
 SHUTDOWN_GRACE_S = 1.0
 

@@ -28,9 +28,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from support.memstorage import MemStorage
 
+from kubelite.api import errors as api_errors
 from kubelite.api.errors import InvalidError
 from kubelite.api.resources import RESOURCES
-from kubelite.apiserver.app import ApiServer, Limits
+from kubelite.apiserver.app import ApiServer
 from kubelite.apiserver.codec import resource_prefix
 from kubelite.apiserver.grpcapi import (
     STATUS_METADATA_KEY,
@@ -38,6 +39,7 @@ from kubelite.apiserver.grpcapi import (
     start_grpc_server,
     tls_credentials,
 )
+from kubelite.apiserver.inflight import InflightLimiter, Limits
 from kubelite.apiserver.metrics import ApiMetrics
 from kubelite.apiserver.registry import Registry
 from kubelite.apiserver.storage import StorageUnavailable, StoredItem
@@ -57,6 +59,10 @@ class Parts:
     caches: dict[str, WatchCache] = field(default_factory=dict)
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     limits: Limits = field(default_factory=Limits)
+    inflight: InflightLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.inflight = InflightLimiter(self.limits)
 
 
 @dataclass
@@ -1062,3 +1068,14 @@ async def test_a_taken_port_is_an_os_error() -> None:
             await start_grpc_server(parts, "127.0.0.1", port)
     finally:
         await server.stop(None)
+
+
+async def test_rest_and_grpc_share_one_inflight_budget() -> None:
+    limits = Limits(max_requests_inflight=1, max_mutating_requests_inflight=1)
+    server = ApiServer(MemStorage(), limits)
+    with server.inflight.admit(read_only=False):  # a REST write in progress ...
+        # ... so a gRPC write at the same moment is refused: one budget per process.
+        with pytest.raises(api_errors.TooManyRequestsError), server.inflight.admit(read_only=False):
+            pass
+        with server.inflight.admit(read_only=True):  # reads have their own budget
+            assert server.inflight.current(read_only=True) == 1
