@@ -30,6 +30,7 @@ from kubelite.api.errors import (
     InternalError,
     PathNotFoundError,
     RequestTooLargeError,
+    ServiceUnavailableError,
 )
 from kubelite.api.resources import RESOURCES
 from kubelite.apiserver.codec import resource_prefix
@@ -89,6 +90,7 @@ class ApiServer:
         self.limits = limits
         self.inflight = InflightLimiter(limits)
         self.bootstrapped = asyncio.Event()
+        self.stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self.metrics.count_watchers_with(
             lambda: {name: cache.watcher_count for name, cache in self.caches.items()}
@@ -113,6 +115,7 @@ class ApiServer:
             return
 
     async def stop(self) -> None:
+        self.stopping = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -137,7 +140,14 @@ class ApiServer:
             raise
         except (ConnectionResetError, asyncio.CancelledError):
             raise
-        except Exception as error:
+        except Exception as error:  # the one place a bug becomes a 500 Status
+            if self.stopping:
+                # The store client and caches are closing under this request: ask the client
+                # to retry elsewhere rather than report a server fault.
+                log.info("failed during shutdown: %s %s: %r", request.method, request.path, error)
+                return api_error_response(
+                    ServiceUnavailableError("the API server is shutting down", 1)
+                )
             log.exception("unexpected error serving %s %s", request.method, request.path)
             return api_error_response(InternalError(f"{type(error).__name__}: {error}"))
 
@@ -237,12 +247,19 @@ class ApiServer:
         return json_response(document)
 
     async def livez(self, request: web.Request) -> web.Response:
+        if "verbose" in request.query:
+            return web.Response(text="[+]ping ok\nlivez check passed\n")
         return web.Response(text="ok")
 
     async def readyz(self, request: web.Request) -> web.Response:
+        """Upstream's shape: ``[+]check ok`` / ``[-]check failed: why`` lines with ?verbose."""
         problems = await self.readiness_problems()
         if problems:
             return web.Response(status=503, text="\n".join(problems) + "\nreadyz check failed")
+        if "verbose" in request.query:
+            checks = ("ping", "etcd", "poststarthook/bootstrap-namespaces", "watch-caches")
+            lines = [f"[+]{check} ok" for check in checks]
+            return web.Response(text="\n".join([*lines, "readyz check passed", ""]))
         return web.Response(text="ok")
 
     async def readiness_problems(self) -> list[str]:

@@ -60,7 +60,9 @@ async def serve(
         bind_address,
         port,
         ssl_context=tls,
-        reuse_address=False,
+        # SO_REUSEADDR: a restarted server (the supervisor of `kubelite up`) rebinds its port
+        # while old connections sit in TIME_WAIT; on Linux it never lets two listeners share it.
+        reuse_address=True,
         shutdown_timeout=SHUTDOWN_GRACE_S,  # open watches end at once; clients re-watch
     )
     await site.start()
@@ -89,6 +91,7 @@ async def serve(
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(SHUTDOWN_GRACE_S + STOP_GRACE_S + 2):
                 await grpc_server.stop(STOP_GRACE_S)
+                server.stopping = True  # requests failing from here on get 503, not 500
                 await runner.cleanup()
                 await server.stop()
 
