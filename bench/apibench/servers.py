@@ -106,6 +106,10 @@ class ApiServers:
             return None
         return str(published["url"])
 
+    def grpc_target(self, index: int) -> str:
+        """``host:port`` of server `index`'s gRPC service (for `kubelite.client`)."""
+        return str(json.loads(self._endpoints_file(index).read_text())["grpc"])
+
     @property
     def urls(self) -> list[str]:
         urls = [self.url(i) for i in range(len(self.members))]
