@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, cast
 
 from aiohttp import web
 
 from kubelite.apiserver.app import ApiServer
-from kubelite.apiserver.grpcapi import host_port, start_grpc_server
+from kubelite.apiserver.grpcapi import host_port, start_grpc_server, tls_credentials
 from kubelite.apiserver.storage import Storage
 from kubelite.client.config import Endpoint
 from support.memstorage import MemStorage
@@ -48,8 +50,21 @@ class _Replica:
 
 
 @contextlib.asynccontextmanager
-async def inprocess_api(storage: MemStorage | None = None) -> AsyncIterator[Endpoint]:
-    """Serve an `ApiServer` over `storage` (a new one if None); yields its `Endpoint`."""
+async def inprocess_api(
+    storage: MemStorage | None = None, tls: tuple[Path, Path] | None = None
+) -> AsyncIterator[Endpoint]:
+    """Serve an `ApiServer` over `storage` (a new one if None); yields its `Endpoint`.
+
+    With `tls` (a PEM certificate and key file) both listeners serve TLS, as with
+    ``--tls-cert-file``/``--tls-private-key-file``; the endpoint trusts that certificate.
+    """
+    ssl_context, credentials, ca_data = None, None, None
+    if tls is not None:
+        cert_file, key_file = tls
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(cert_file, key_file)
+        credentials = tls_credentials(cert_file, key_file)
+        ca_data = cert_file.read_bytes()
     server = ApiServer(cast(Storage, _Replica(storage or MemStorage())))
     await server.start()
     runner = web.AppRunner(
@@ -61,13 +76,16 @@ async def inprocess_api(storage: MemStorage | None = None) -> AsyncIterator[Endp
     await runner.setup()
     grpc_server = None
     try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
         await site.start()
         port = int(runner.addresses[0][1])
-        grpc_server, grpc_port = await start_grpc_server(server, "127.0.0.1", 0)
+        grpc_server, grpc_port = await start_grpc_server(server, "127.0.0.1", 0, credentials)
         async with asyncio.timeout(BOOTSTRAP_TIMEOUT_S):
             await server.bootstrapped.wait()
-        yield Endpoint(f"http://127.0.0.1:{port}", host_port("127.0.0.1", grpc_port))
+        scheme = "https" if tls is not None else "http"
+        yield Endpoint(
+            f"{scheme}://127.0.0.1:{port}", host_port("127.0.0.1", grpc_port), ca_data=ca_data
+        )
     finally:
         if grpc_server is not None:
             await grpc_server.stop(None)
