@@ -50,12 +50,7 @@ def json_response(body: object, status: int = 200) -> web.Response:
 
 
 def _dry_run(query: Mapping[str, str]) -> bool:
-    value = query.get("dryRun")
-    if value is None:
-        return False
-    if value != "All":
-        raise BadRequestError(f"Invalid dry run value: {value!r}: supported value is All")
-    return True
+    return strategy.parse_dry_run(query.get("dryRun"))
 
 
 class ResourceHandler:
@@ -159,8 +154,6 @@ class ResourceHandler:
         if request.method == "DELETE":
             self._require_verb(info, "delete")
             options = strategy.parse_delete_options(await self._body(request), query)
-            if _dry_run(query):
-                options = strategy.DeleteOptions(**{**options.__dict__, "dry_run": True})
             result = await self.registry.delete(info, namespace, name, options)
             return self._delete_reply(request, info, result.obj, result.gone)
         raise MethodNotAllowedError()

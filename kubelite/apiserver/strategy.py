@@ -238,6 +238,14 @@ def _optional_int(value: object, name: str) -> int | None:
         raise BadRequestError(f"{name} must be an integer, got {value!r}") from None
 
 
+def parse_dry_run(value: object) -> bool:
+    """``dryRun`` from a query (``"All"``) or a body (``["All"]``); anything else is a 400."""
+    values = value if isinstance(value, list) else [] if value is None else [value]
+    if any(item != "All" for item in values):
+        raise BadRequestError(f"Invalid dry run value: {value!r}: supported value is All")
+    return bool(values)
+
+
 def parse_delete_options(body: object, query: Mapping[str, str]) -> DeleteOptions:
     """DeleteOptions from a JSON body and/or query parameters (the query wins when both)."""
     if body is None:
@@ -261,13 +269,13 @@ def parse_delete_options(body: object, query: Mapping[str, str]) -> DeleteOption
             "",
             [invalid("propagationPolicy", policy, "must be Background, Foreground or Orphan")],
         )
-    dry_run = query.get("dryRun") or body.get("dryRun")
+    dry_run = parse_dry_run(query["dryRun"] if "dryRun" in query else body.get("dryRun"))
     return DeleteOptions(
         grace_period_seconds=grace,
         propagation_policy=str(policy) if policy is not None else None,
         precondition_uid=preconditions.get("uid"),
         precondition_resource_version=preconditions.get("resourceVersion"),
-        dry_run=bool(dry_run),
+        dry_run=dry_run,
     )
 
 

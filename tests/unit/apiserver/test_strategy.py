@@ -32,6 +32,7 @@ from kubelite.apiserver.strategy import (
     check_name_matches,
     check_preconditions,
     parse_delete_options,
+    parse_dry_run,
     plan_delete,
     prepare_create,
     prepare_update,
@@ -1643,3 +1644,23 @@ def test_request_bodies_fail_only_with_api_errors(body: Any) -> None:
     for call in calls:
         with contextlib.suppress(ApiError):
             call()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(None, False, id="absent"),
+        pytest.param("All", True, id="query-all"),
+        pytest.param(["All"], True, id="body-all"),
+        pytest.param([], False, id="body-empty"),
+        pytest.param("false", None, id="query-false-is-not-a-value"),
+        pytest.param("Bogus", None, id="query-bogus"),
+        pytest.param(["All", "x"], None, id="body-bogus"),
+    ],
+)
+def test_dry_run_accepts_only_all(value: object, expected: bool | None) -> None:
+    if expected is None:
+        with pytest.raises(BadRequestError, match="supported value is All"):
+            parse_dry_run(value)
+    else:
+        assert parse_dry_run(value) is expected
