@@ -544,6 +544,16 @@ class Registry:
 
         return strategy.scale_of(await self._update_loop(info, key, name, transform, dry_run))
 
+    async def finalize_namespace(self, name: str, body: object) -> JsonObject:
+        """``namespaces/{n}/finalize``; a terminating namespace left with no finalizers goes."""
+        info = RESOURCES.lookup("", "v1", "namespaces")
+        assert info is not None
+
+        def transform(old: JsonObject) -> JsonObject:
+            return strategy.prepare_update(info, old, strategy.finalize_namespace(old, body))
+
+        return await self._update_loop(info, self._key(info, None, name), name, transform, False)
+
     # --- services: cluster IPs ----------------------------------------------------------------
 
     async def _claim_ip(self, ip: str) -> bool:

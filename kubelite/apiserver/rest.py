@@ -254,21 +254,8 @@ class ResourceHandler:
         raise MethodNotAllowedError()
 
     async def _finalize(self, request: web.Request, path: ResourcePath) -> web.StreamResponse:
-        """namespaces/{n}/finalize: only spec.finalizers changes (the namespace controller's)."""
-        body = await self._body(request)
-        if not isinstance(body, dict):
-            raise BadRequestError("the body must be a Namespace object")
-        finalizers = (body.get("spec") or {}).get("finalizers") or []
-        info, name = path.info, path.name or ""
-        current = await self.registry.get(info, None, name)
-        current.setdefault("spec", {})["finalizers"] = finalizers
-        rv = (body.get("metadata") or {}).get("resourceVersion")
-        if rv:
-            current["metadata"]["resourceVersion"] = rv
-        else:
-            current["metadata"].pop("resourceVersion", None)
-        obj, _ = await self.registry.update(info, None, name, current)
-        return self._respond(request, info, obj)
+        obj = await self.registry.finalize_namespace(path.name or "", await self._body(request))
+        return self._respond(request, path.info, obj)
 
 
 def api_error_response(error: ApiError) -> web.Response:

@@ -388,6 +388,26 @@ def _mark(
     return MarkDeleting(result, result != old)
 
 
+def finalize_namespace(old: JsonObject, body: object) -> JsonObject:
+    """``namespaces/{n}/finalize``: `old` with only ``spec.finalizers`` taken from `body`.
+
+    The body's resourceVersion, if any, stays a precondition; the namespace controller calls
+    this once it has removed a namespace's content.
+    """
+    if not isinstance(body, dict):
+        raise BadRequestError("the body must be a Namespace object")
+    finalizers = (body.get("spec") or {}).get("finalizers") or []
+    result = copy.deepcopy(old)
+    result.setdefault("spec", {})["finalizers"] = finalizers
+    metadata = _meta(result)
+    requested = (body.get("metadata") or {}).get("resourceVersion")
+    if requested:
+        metadata["resourceVersion"] = requested
+    else:
+        metadata.pop("resourceVersion", None)
+    return result
+
+
 # --- pods/binding ----------------------------------------------------------------------------
 
 

@@ -795,6 +795,21 @@ def test_default_namespaces_exist(servers: list[Server]) -> None:
         assert phases.get(name) == "Active", phases
 
 
+def test_a_deleted_namespace_terminates_until_finalize_empties_its_finalizers(
+    servers: list[Server], ns: str
+) -> None:
+    core = servers[0].core
+    core.delete_namespace(ns, **TIMEOUT)
+    terminating = core.read_namespace(ns, **TIMEOUT)
+    assert terminating.status.phase == "Terminating"
+    assert terminating.spec.finalizers == ["kubernetes"]
+
+    terminating.spec.finalizers = []
+    servers[1].core.replace_namespace_finalize(ns, terminating, **TIMEOUT)
+
+    assert api_error(lambda: core.read_namespace(ns, **TIMEOUT)).status == 404
+
+
 QOS_CASES = {
     "BestEffort": None,
     "Burstable": client.V1ResourceRequirements(requests={"cpu": "100m"}),

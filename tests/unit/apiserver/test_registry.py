@@ -1242,6 +1242,27 @@ async def test_a_namespace_terminates_until_its_spec_finalizers_are_gone(
         await registry.get(NAMESPACES, None, "other")
 
 
+async def test_finalize_changes_only_spec_finalizers_and_lets_the_namespace_go(
+    registry: Registry,
+) -> None:
+    await registry.delete(NAMESPACES, None, "other", DeleteOptions())
+    terminating = await registry.get(NAMESPACES, None, "other")
+    stale = {"metadata": {"resourceVersion": "1"}, "spec": {"finalizers": []}}
+
+    with pytest.raises(ConflictError):
+        await registry.finalize_namespace("other", stale)
+    kept = await registry.finalize_namespace(
+        "other", {"metadata": {"labels": {"ignored": "yes"}}, "spec": {"finalizers": ["x"]}}
+    )
+    assert kept["spec"]["finalizers"] == ["x"]
+    assert kept["metadata"].get("labels") == terminating["metadata"].get("labels")
+
+    await registry.finalize_namespace("other", {"spec": {"finalizers": []}})
+
+    with pytest.raises(NotFoundError):
+        await registry.get(NAMESPACES, None, "other")
+
+
 async def test_dry_run_delete_persists_nothing(registry: Registry, storage: MemStorage) -> None:
     created = await registry.create(CONFIGMAPS, "default", configmap("app"))
     before = storage.revision
