@@ -37,12 +37,22 @@ def object_key(resource: str, namespace: str | None, name: str) -> str:
     return f"{collection_prefix(resource, namespace)}{name}"
 
 
+def compact_json(value: object) -> bytes:
+    """The API server's one JSON encoding: compact, UTF-8 (stored values, replies, events)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def event_line(event_type: str, object_json: bytes) -> bytes:
+    """A watch stream line, ``{"type":"ADDED","object":{...}}\n``, around encoded JSON."""
+    return b'{"type":"' + event_type.encode() + b'","object":' + object_json + b"}\n"
+
+
 def encode_object(obj: JsonObject) -> bytes:
     """The stored bytes of `obj` (its resourceVersion dropped; `obj` is not changed)."""
     meta = obj.get("metadata")
     if isinstance(meta, dict) and "resourceVersion" in meta:
         obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "resourceVersion"}}
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return compact_json(obj)
 
 
 def decode_object(value: bytes, revision: int) -> JsonObject:

@@ -22,8 +22,8 @@ is long-running: counted in the metrics (verb WATCH, not timed) but not in-fligh
          watcher too slow (just the end), or a compacted resourceVersion (one ERROR message
          with the 410 Expired Status, then the end)
 
-An event's ``object_json`` is cut from the REST line the event encodes once for every watcher
-(`event_object_json`), so HTTP and gRPC watchers share one JSON encoding per change.
+An event's ``object_json`` is `WatchEvent.object_json`, the encoding the REST line wraps, so
+HTTP and gRPC watchers share one JSON encoding per change.
 
 Errors are mapped once, by `internal_errors` and `abort_with`: an `ApiError` aborts the call with
 ``error.grpc_code``, details = the Status message, and the whole Status JSON in the trailing
@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
@@ -74,7 +73,7 @@ from kubelite.api.errors import (
 )
 from kubelite.api.resources import RESOURCES, ResourceInfo
 from kubelite.apiserver import strategy
-from kubelite.apiserver.codec import collection_prefix
+from kubelite.apiserver.codec import collection_prefix, compact_json
 from kubelite.apiserver.inflight import InflightLimiter
 from kubelite.apiserver.listing import ListOptions, parse_list_options
 from kubelite.apiserver.metrics import ApiMetrics
@@ -235,37 +234,23 @@ def decode_object_json(raw: bytes, what: str) -> Any:
     return decode_json(raw)
 
 
-def encode_json(value: object) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def event_object_json(event: WatchEvent) -> bytes:
-    """The event's object JSON, cut from the REST line the event encodes once and shares with
-    every watcher: ``{"type":"ADDED","object":<this>}\\n``."""
-    line = event.json_line()
-    head = b'{"type":"' + event.type.value.encode() + b'","object":'
-    if line.startswith(head) and line.endswith(b"}\n"):
-        return line[len(head) : -2]
-    return encode_json(event.object)  # the same bytes, should the line's layout ever change
-
-
 def watch_response(
     output: WatchEvent | Bookmark | WatchExpired, info: ResourceInfo
 ) -> pb.WatchResponse:
     """The stream message of one watch output (the REST watch line's type and object)."""
     if isinstance(output, WatchEvent):
-        return pb.WatchResponse(type=output.type.value, object_json=event_object_json(output))
+        return pb.WatchResponse(type=output.type.value, object_json=output.object_json)
     if isinstance(output, Bookmark):
         bookmark = output.object(info.kind, info.api_version)
-        return pb.WatchResponse(type="BOOKMARK", object_json=encode_json(bookmark))
-    return pb.WatchResponse(type="ERROR", object_json=encode_json(output.error().status()))
+        return pb.WatchResponse(type="BOOKMARK", object_json=compact_json(bookmark))
+    return pb.WatchResponse(type="ERROR", object_json=compact_json(output.error().status()))
 
 
 def status_trailer(error: ApiError) -> tuple[grpc.StatusCode, str, tuple[tuple[str, bytes]]]:
     """The gRPC code, details and trailing metadata that carry `error` to a client."""
     status = error.status()
     message = str(status.get("message", ""))
-    return error.grpc_code, message, ((STATUS_METADATA_KEY, encode_json(status)),)
+    return error.grpc_code, message, ((STATUS_METADATA_KEY, compact_json(status)),)
 
 
 @contextlib.contextmanager
@@ -396,19 +381,19 @@ class ApiService(pb_grpc.ApiServicer):
     async def _get(self, request: pb.GetRequest) -> pb.ObjectResponse:
         target = resolve_target(request, verb="get")
         obj = await self.registry.get(target.info, target.namespace, request.name)
-        return pb.ObjectResponse(object_json=encode_json(obj))
+        return pb.ObjectResponse(object_json=compact_json(obj))
 
     async def _list(self, request: pb.ListRequest) -> pb.ListResponse:
         target = resolve_target(request, verb="list", collection=True)
         options = list_options_of(target.info.plural, request.list_options)
         result = await self.registry.list(target.info, target.namespace, options)
-        return pb.ListResponse(object_json=encode_json(result.body(target.info)))
+        return pb.ListResponse(object_json=compact_json(result.body(target.info)))
 
     async def _create(self, request: pb.CreateRequest) -> pb.ObjectResponse:
         target = resolve_target(request, verb="create")
         body = decode_object_json(request.object_json, "object_json")
         obj = await self.registry.create(target.info, target.namespace, body)
-        return pb.ObjectResponse(object_json=encode_json(obj))
+        return pb.ObjectResponse(object_json=compact_json(obj))
 
     async def _update(self, request: pb.UpdateRequest, scope: strategy.Scope) -> pb.UpdateResponse:
         subresource = "status" if scope is strategy.Scope.STATUS else ""
@@ -417,7 +402,7 @@ class ApiService(pb_grpc.ApiServicer):
         obj, created = await self.registry.update(
             target.info, target.namespace, request.name, body, scope=scope
         )
-        return pb.UpdateResponse(object_json=encode_json(obj), created=created)
+        return pb.UpdateResponse(object_json=compact_json(obj), created=created)
 
     async def _patch(self, request: pb.PatchRequest, scope: strategy.Scope) -> pb.ObjectResponse:
         subresource = "status" if scope is strategy.Scope.STATUS else ""
@@ -430,21 +415,21 @@ class ApiService(pb_grpc.ApiServicer):
             request.patch,
             scope=scope,
         )
-        return pb.ObjectResponse(object_json=encode_json(obj))
+        return pb.ObjectResponse(object_json=compact_json(obj))
 
     async def _delete(self, request: pb.DeleteRequest) -> pb.DeleteResponse:
         target = resolve_target(request, verb="delete")
         raw = request.delete_options_json
         options = strategy.parse_delete_options(decode_json(raw) if raw.strip() else None, {})
         result = await self.registry.delete(target.info, target.namespace, request.name, options)
-        return pb.DeleteResponse(object_json=encode_json(result.obj), gone=result.gone)
+        return pb.DeleteResponse(object_json=compact_json(result.obj), gone=result.gone)
 
     async def _bind(self, request: pb.BindRequest) -> pb.BindResponse:
         target = resolve_target(PodsIn(request.namespace), verb="create", subresource="binding")
         assert target.namespace is not None  # pods are namespaced: resolve_target made sure
         body = decode_object_json(request.binding_json, "binding_json")
         status = await self.registry.bind(target.namespace, request.pod_name, body)
-        return pb.BindResponse(status_json=encode_json(status))
+        return pb.BindResponse(status_json=compact_json(status))
 
     async def _open_watch(
         self, request: pb.WatchRequest

@@ -13,7 +13,6 @@ subresource; it never decides anything itself (that is `registry` and `strategy`
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -30,6 +29,7 @@ from kubelite.api.errors import (
 from kubelite.api.resources import ResourceInfo
 from kubelite.api.tables import table_for
 from kubelite.apiserver import strategy
+from kubelite.apiserver.codec import compact_json
 from kubelite.apiserver.listing import ListOptions, is_watch, parse_list_options
 from kubelite.apiserver.negotiation import decode_body, wants_table
 from kubelite.apiserver.paths import ResourcePath
@@ -45,8 +45,7 @@ RETURN_DELETED_OBJECT: Final = frozenset({"pods", "services", "serviceaccounts"}
 
 
 def json_response(body: object, status: int = 200) -> web.Response:
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    return web.Response(status=status, text=text, content_type=JSON_CONTENT_TYPE)
+    return web.Response(status=status, body=compact_json(body), content_type=JSON_CONTENT_TYPE)
 
 
 def _dry_run(query: Mapping[str, str]) -> bool:

@@ -31,15 +31,14 @@ before changing one, as client-go's informers do).
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Final
+from typing import Final
 
 from kubelite.api.errors import ExpiredError
 from kubelite.api.meta import format_resource_version
-from kubelite.apiserver.codec import JsonObject, decode_object
+from kubelite.apiserver.codec import JsonObject, compact_json, decode_object, event_line
 from kubelite.apiserver.storage import EventType, StoredItem, StoreEvent
 
 Predicate = Callable[[JsonObject], bool]
@@ -62,10 +61,6 @@ class CloseReason(enum.StrEnum):
     ERROR = "internal error while filtering events"
 
 
-def _json_line(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-
-
 @dataclass(frozen=True, eq=False)
 class WatchEvent:
     """An ADDED, MODIFIED or DELETED output; `object` is shared and read-only."""
@@ -75,13 +70,18 @@ class WatchEvent:
     revision: int
     key: str
 
+    @cached_property
+    def object_json(self) -> bytes:
+        """The object as compact UTF-8 JSON, encoded once and shared by every watcher."""
+        return compact_json(self.object)
+
     def json_line(self) -> bytes:
-        """``{"type":..,"object":..}\\n`` as compact UTF-8 JSON, encoded once per event."""
-        return self._encoded
+        """``{"type":..,"object":..}\\n`` (REST watch streams), around `object_json`."""
+        return self._line
 
     @cached_property
-    def _encoded(self) -> bytes:
-        return _json_line({"type": self.type.value, "object": self.object})
+    def _line(self) -> bytes:
+        return event_line(self.type.value, self.object_json)
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class Bookmark:
         return {"kind": kind, "apiVersion": api_version, "metadata": metadata}
 
     def json_line(self, kind: str, api_version: str) -> bytes:
-        return _json_line({"type": "BOOKMARK", "object": self.object(kind, api_version)})
+        return event_line("BOOKMARK", compact_json(self.object(kind, api_version)))
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class WatchExpired:
 
     def json_line(self) -> bytes:
         """``{"type":"ERROR","object":<Status 410 Expired>}\\n``."""
-        return _json_line({"type": "ERROR", "object": self.error().status()})
+        return event_line("ERROR", compact_json(self.error().status()))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -27,7 +26,7 @@ from aiohttp import web
 from kubelite.api.errors import ServiceUnavailableError
 from kubelite.api.resources import ResourceInfo
 from kubelite.api.tables import table_for
-from kubelite.apiserver.codec import collection_prefix
+from kubelite.apiserver.codec import collection_prefix, compact_json, event_line
 from kubelite.apiserver.listing import ListOptions
 from kubelite.apiserver.negotiation import wants_table
 from kubelite.apiserver.watchcache import (
@@ -42,11 +41,6 @@ from kubelite.apiserver.watchcache import (
 JsonObject = dict[str, Any]
 MIN_REQUEST_TIMEOUT_S: Final = 1800.0
 """Without timeoutSeconds a watch ends after 1 to 2 times this (upstream --min-request-timeout)."""
-
-
-def _line(kind: str, obj: Mapping[str, Any]) -> bytes:
-    body = {"type": kind, "object": obj}
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
 class WatchStreamer:
@@ -108,7 +102,7 @@ class WatchStreamer:
                     rv = str(output.object["metadata"].get("resourceVersion", ""))
                     now = datetime.now(UTC)
                     row = table_for(info.kind, [output.object], now, rv, None)
-                    data = _line(output.type.value, row)
+                    data = event_line(output.type.value, compact_json(row))
                 else:
                     data = output.json_line()
             elif isinstance(output, Bookmark):

@@ -35,7 +35,6 @@ from kubelite.apiserver.app import ApiServer
 from kubelite.apiserver.codec import resource_prefix
 from kubelite.apiserver.grpcapi import (
     STATUS_METADATA_KEY,
-    event_object_json,
     start_grpc_server,
     tls_credentials,
 )
@@ -749,10 +748,10 @@ async def watched() -> AsyncIterator[Cluster]:
         yield served
 
 
-def test_an_events_object_json_is_cut_from_its_rest_line() -> None:
+def test_an_events_rest_line_wraps_its_object_json() -> None:
     obj = {"kind": "ConfigMap", "metadata": {"name": "ünïcode", "resourceVersion": "7"}}
     event = WatchEvent(WatchEventType.MODIFIED, obj, 7, "/registry/configmaps/default/x")
-    object_json = event_object_json(event)
+    object_json = event.object_json
     assert event.json_line() == b'{"type":"MODIFIED","object":' + object_json + b"}\n"
     assert json.loads(object_json) == obj
 
