@@ -11,10 +11,15 @@ carrying the description and the last value or exception the condition produced,
 
 A condition that knows waiting is pointless (the process it waits for has exited) raises
 `WaitAborted`; that propagates at once instead of being retried.
+
+`wait_for_async` is the same for conditions on state an event loop changes (a watch cache, an
+informer, a queue): it polls on the loop, so the tasks that make the condition true keep
+running between polls.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable
@@ -74,3 +79,31 @@ def wait_for(
         else f"last value: {last_value!r}"
     )
     raise WaitTimeout(f"timed out after {timeout}s waiting for: {_text(describe)}\n  {last}")
+
+
+async def wait_for_async(
+    condition: Callable[[], T],
+    timeout: float,
+    describe: str | Callable[[], str],
+    interval: float = 0.001,
+) -> T:
+    """`wait_for` on the running event loop: the first truthy value of `condition()`."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    for _ in range(math.ceil(timeout / interval) + 1):
+        try:
+            value = condition()
+        except WaitAborted:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failing condition is a state to report
+            last = exc
+        else:
+            if value:
+                return value
+            last = value
+        if time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(interval)  # the poll interval, yielding to the tasks under test
+    raise WaitTimeout(
+        f"timed out after {timeout}s waiting for: {_text(describe)}\n  last: {last!r}"
+    )

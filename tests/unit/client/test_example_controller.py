@@ -11,6 +11,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from support.wait import wait_for_async
 
 from kubelite.client.example import ConfigMapMirror, MirrorPlan, plan_mirror, source_key_of
 from kubelite.client.fake import Action, FakeClient
@@ -146,9 +147,9 @@ async def test_missed_delete_is_healed_by_resync() -> None:
     async with controller.informer:
         assert await controller.informer.wait_for_sync(timeout=2)
         await client.delete(controller.informer.resource, NS, "a")
-        async with asyncio.timeout(2):
-            while "apps/a" in controller.informer.indexer:
-                await asyncio.sleep(0.001)
+        await wait_for_async(
+            lambda: "apps/a" not in controller.informer.indexer, 2.0, "the source leaves the cache"
+        )
         while len(controller.queue):  # the missed event: keys dropped without a sync
             key = await controller.queue.get()
             assert key is not None
@@ -157,8 +158,6 @@ async def test_missed_delete_is_healed_by_resync() -> None:
         client.clear_actions()
 
         ticks.put_nowait(None)
-        async with asyncio.timeout(2):
-            while not len(controller.queue):
-                await asyncio.sleep(0.001)
+        await wait_for_async(lambda: len(controller.queue), 2.0, "the resync enqueues keys")
         assert await controller.process_next()
     assert client.writes() == [Action("delete", "configmaps", NS, "a-mirror")]

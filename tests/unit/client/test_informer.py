@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import pytest
+from support.wait import wait_for_async
 
 from kubelite.api.errors import ServiceUnavailableError
 from kubelite.client.cache import object_key
@@ -50,13 +51,8 @@ async def no_sleep(_seconds: float) -> None:
 
 
 async def wait_until(condition: Callable[[], bool], what: Callable[[], object]) -> None:
-    """Wait for `condition` (polling the loop) for up to 2 s; fail showing the last state."""
-    try:
-        async with asyncio.timeout(2):
-            while not condition():
-                await asyncio.sleep(0.001)
-    except TimeoutError:
-        pytest.fail(f"condition not met within 2 s; last state: {what()}")
+    """Wait for `condition` for up to 2 s; fail showing the last state."""
+    await wait_for_async(condition, 2.0, lambda: f"condition; last state: {what()}")
 
 
 def list_calls(client: FakeClient) -> int:
