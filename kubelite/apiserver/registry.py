@@ -18,7 +18,7 @@ import contextlib
 import ipaddress
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
@@ -181,15 +181,11 @@ class Registry:
     def _cache(self, info: ResourceInfo) -> ResourceCache | None:
         return self.caches.get(info.plural)
 
-    async def _call(self, work: Awaitable[Any]) -> Any:
+    async def _read(self, key: str) -> StoredItem | None:
         try:
-            return await work
+            return await self.storage.get(key)
         except StorageError as error:
             raise storage_error(error) from None
-
-    async def _read(self, key: str) -> StoredItem | None:
-        item: StoredItem | None = await self._call(self.storage.get(key))
-        return item
 
     def _key(self, info: ResourceInfo, namespace: str | None, name: str) -> str:
         if not name:

@@ -48,7 +48,6 @@ class WatchStreamer:
 
     def __init__(self, caches: Mapping[str, WatchCache]) -> None:
         self.caches = caches
-        self.active = 0
 
     async def stream(
         self,
@@ -76,18 +75,16 @@ class WatchStreamer:
             if options.timeout_seconds
             else MIN_REQUEST_TIMEOUT_S * (1 + random.random())
         )
-        self.active += 1
         try:
             await response.prepare(request)
             with contextlib.suppress(TimeoutError, ConnectionResetError):
                 async with asyncio.timeout(timeout):
                     await self._pump(response, watcher, info, table)
-            final = watcher.bookmark_now() if not watcher.ended else None
+            final = watcher.bookmark_now()
             if final is not None:
                 with contextlib.suppress(ConnectionResetError):
                     await response.write(final.json_line(info.kind, info.api_version))
         finally:
-            self.active -= 1
             watcher.close()
         with contextlib.suppress(ConnectionResetError):
             await response.write_eof()
