@@ -85,7 +85,7 @@ class ApiServer:
             for info in RESOURCES.resources
         }
         self.registry = Registry(self.storage, self.caches)
-        self.watches = WatchStreamer(self.caches)
+        self.watches = WatchStreamer(self.registry)
         self.handler = ResourceHandler(self.registry, self.watches, PodLogProxy(self.registry))
         self.limits = limits
         self.inflight = InflightLimiter(limits)

@@ -69,11 +69,10 @@ from kubelite.api.errors import (
     InternalError,
     MethodNotAllowedError,
     PathNotFoundError,
-    ServiceUnavailableError,
 )
 from kubelite.api.resources import RESOURCES, ResourceInfo
 from kubelite.apiserver import strategy
-from kubelite.apiserver.codec import collection_prefix, compact_json
+from kubelite.apiserver.codec import compact_json
 from kubelite.apiserver.inflight import InflightLimiter
 from kubelite.apiserver.listing import ListOptions, parse_list_options
 from kubelite.apiserver.metrics import ApiMetrics
@@ -82,12 +81,10 @@ from kubelite.apiserver.registry import Registry
 from kubelite.apiserver.watchcache import (
     Bookmark,
     CacheWatcher,
-    WatchCache,
     WatchClosed,
     WatchEvent,
     WatchExpired,
 )
-from kubelite.apiserver.watchhttp import MIN_REQUEST_TIMEOUT_S
 from kubelite.pb import apiserver_pb2 as pb
 from kubelite.pb import apiserver_pb2_grpc as pb_grpc
 
@@ -199,9 +196,6 @@ def resolve_target(
         return Target(info, None)
     if not namespace and not collection:
         raise BadRequestError(f"{resource} are namespaced: a namespace is required")
-    if "/" in namespace or namespace in (".", ".."):
-        # A REST path segment cannot hold these; here they would reach into other keys.
-        raise BadRequestError(f"invalid namespace {namespace!r}: may not contain '/'")
     return Target(info, namespace or None)
 
 
@@ -282,9 +276,6 @@ class ApiParts(Protocol):
     def registry(self) -> Registry: ...
 
     @property
-    def caches(self) -> Mapping[str, WatchCache]: ...
-
-    @property
     def metrics(self) -> ApiMetrics: ...
 
     @property
@@ -299,7 +290,6 @@ class ApiService(pb_grpc.ApiServicer):
 
     def __init__(self, parts: ApiParts) -> None:
         self.registry = parts.registry
-        self.caches = parts.caches
         self.metrics = parts.metrics
         self.inflight = parts.inflight
 
@@ -438,20 +428,8 @@ class ApiService(pb_grpc.ApiServicer):
         target = resolve_target(request, verb="watch", collection=True)
         info = target.info
         options = list_options_of(info.plural, request.list_options, WATCH_OPTION_KEYS, "watch")
-        cache = self.caches.get(info.plural)
-        if cache is None:
-            raise ServiceUnavailableError(f"no watch cache for {info.plural}", 1)
-        watcher = await cache.watch(
-            collection_prefix(info.plural, target.namespace),
-            options.revision or None,  # "" and "0": current state first, then changes
-            options.matches,
-            bookmarks=options.allow_bookmarks,
-        )
-        timeout = (
-            float(options.timeout_seconds)
-            if options.timeout_seconds
-            else MIN_REQUEST_TIMEOUT_S * (1 + random.random())
-        )
+        watcher = await self.registry.watch(info, target.namespace, options)
+        timeout = options.watch_seconds(random.random())
         return watcher, info, timeout
 
 
@@ -501,8 +479,8 @@ async def start_grpc_server(
     port: int,
     credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.aio.Server, int]:
-    """Serve `ApiService` over `parts` (an `ApiServer`: its registry, watch caches, metrics
-    and limits) on `bind_address:port` (0: a free port); the server and its port.
+    """Serve `ApiService` over `parts` (an `ApiServer`: its registry, metrics and in-flight
+    limiter) on `bind_address:port` (0: a free port); the server and its port.
 
     TLS with `credentials`, plaintext without. Stop it with ``await server.stop(grace)``.
     """

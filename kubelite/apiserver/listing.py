@@ -28,6 +28,8 @@ from kubelite.api.labels import LabelSelector, SelectorError, parse_label_select
 from kubelite.api.meta import parse_resource_version
 
 MAX_LIMIT: Final = 100_000
+MIN_REQUEST_TIMEOUT_S: Final = 1800.0
+"""Without timeoutSeconds a watch ends after 1 to 2 times this (upstream --min-request-timeout)."""
 RV_MATCH_VALUES: Final = ("", "NotOlderThan", "Exact")
 _BAD_CONTINUE: Final = "continue key is not valid: incorrect encoded start resourceVersion"
 
@@ -59,6 +61,13 @@ class ListOptions:
         if not self.labels.empty and not self.labels.matches(metadata.get("labels") or {}):
             return False
         return self.fields.empty or self.fields.matches(field_set(self.resource, obj))
+
+    def watch_seconds(self, random_fraction: float) -> float:
+        """How long a watch may last: ``timeoutSeconds``, else 1 to 2 times the minimum request
+        timeout (`random_fraction` in [0, 1)), so that clients do not all re-watch at once."""
+        if self.timeout_seconds:
+            return float(self.timeout_seconds)
+        return MIN_REQUEST_TIMEOUT_S * (1 + random_fraction)
 
     @property
     def revision(self) -> int | None:

@@ -69,6 +69,7 @@ from kubelite.apiserver.storage import (
     StoredItem,
     ValueTooLarge,
 )
+from kubelite.apiserver.watchcache import CacheWatcher
 
 JsonObject = dict[str, Any]
 
@@ -109,6 +110,15 @@ class ResourceCache(Protocol):
     def snapshot(self, key_prefix: str) -> tuple[list[JsonObject], int]: ...
 
     def lookup(self, key: str) -> JsonObject | None: ...
+
+    async def watch(
+        self,
+        key_prefix: str,
+        start_revision: int | None,
+        predicate: Callable[[JsonObject], bool] | None = None,
+        *,
+        bookmarks: bool = False,
+    ) -> CacheWatcher: ...
 
 
 @dataclass(frozen=True)
@@ -190,9 +200,15 @@ class Registry:
     def _key(self, info: ResourceInfo, namespace: str | None, name: str) -> str:
         if not name:
             raise BadRequestError("resource name may not be empty")
-        if "/" in name or name in (".", ".."):
-            raise BadRequestError(f"invalid resource name {name!r}: may not contain '/'")
-        return object_key(info.plural, namespace if info.namespaced else None, name)
+        _check_segment("resource name", name)
+        return object_key(info.plural, self._namespace(info, namespace), name)
+
+    def _namespace(self, info: ResourceInfo, namespace: str | None) -> str | None:
+        """The namespace part of a key: None for cluster-scoped kinds or all namespaces."""
+        if not info.namespaced or not namespace:
+            return None
+        _check_segment("namespace", namespace)
+        return namespace
 
     def _not_found(self, info: ResourceInfo, name: str) -> NotFoundError:
         return NotFoundError(strategy.group_resource(info), name)
@@ -230,7 +246,7 @@ class Registry:
     async def list(
         self, info: ResourceInfo, namespace: str | None, options: ListOptions
     ) -> ListResult:
-        prefix = collection_prefix(info.plural, namespace if info.namespaced else None)
+        prefix = collection_prefix(info.plural, self._namespace(info, namespace))
         cache = self._cache(info)
         revision = options.revision
         if cache is not None and not options.continue_token and revision is not None:
@@ -273,6 +289,20 @@ class Registry:
             if not page.more or not page.items:
                 return ListResult(items, meta.format_resource_version(at))
             start_key = page.items[-1].key + "\x00"
+
+    async def watch(
+        self, info: ResourceInfo, namespace: str | None, options: ListOptions
+    ) -> CacheWatcher:
+        """A watcher on the resource's cache, for HTTP and gRPC watch streams alike."""
+        cache = self._cache(info)
+        if cache is None:
+            raise ServiceUnavailableError(f"no watch cache for {info.plural}", 1)
+        return await cache.watch(
+            collection_prefix(info.plural, self._namespace(info, namespace)),
+            options.revision or None,  # "" and "0": current state first, then changes
+            options.matches,
+            bookmarks=options.allow_bookmarks,
+        )
 
     # --- create -------------------------------------------------------------------------------
 
@@ -609,6 +639,12 @@ class Registry:
         for name in names:
             with contextlib.suppress(AlreadyExistsError):
                 await self.create(info, None, {"metadata": {"name": name}})
+
+
+def _check_segment(what: str, value: str) -> None:
+    """A name or namespace becomes one key segment: it must not reach into other keys."""
+    if "/" in value or value in (".", ".."):
+        raise BadRequestError(f"invalid {what} {value!r}: may not contain '/'")
 
 
 def _pods() -> ResourceInfo:

@@ -17,37 +17,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any
 
 from aiohttp import web
 
-from kubelite.api.errors import ServiceUnavailableError
 from kubelite.api.resources import ResourceInfo
 from kubelite.api.tables import table_for
-from kubelite.apiserver.codec import collection_prefix, compact_json, event_line
+from kubelite.apiserver.codec import compact_json, event_line
 from kubelite.apiserver.listing import ListOptions
 from kubelite.apiserver.negotiation import wants_table
+from kubelite.apiserver.registry import Registry
 from kubelite.apiserver.watchcache import (
     Bookmark,
     CacheWatcher,
-    WatchCache,
     WatchClosed,
     WatchEvent,
     WatchExpired,
 )
 
 JsonObject = dict[str, Any]
-MIN_REQUEST_TIMEOUT_S: Final = 1800.0
-"""Without timeoutSeconds a watch ends after 1 to 2 times this (upstream --min-request-timeout)."""
 
 
 class WatchStreamer:
     """Opens cache watchers for HTTP requests and writes their events out."""
 
-    def __init__(self, caches: Mapping[str, WatchCache]) -> None:
-        self.caches = caches
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
 
     async def stream(
         self,
@@ -56,25 +52,12 @@ class WatchStreamer:
         namespace: str | None,
         options: ListOptions,
     ) -> web.StreamResponse:
-        cache = self.caches.get(info.plural)
-        if cache is None:
-            raise ServiceUnavailableError(f"no watch cache for {info.plural}", 1)
-        start = options.revision or None  # "" and "0": current state first, then changes
-        watcher = await cache.watch(
-            collection_prefix(info.plural, namespace if info.namespaced else None),
-            start,
-            options.matches,
-            bookmarks=options.allow_bookmarks,
-        )
+        watcher = await self.registry.watch(info, namespace, options)
         table = wants_table(request.headers.get("Accept"))
         response = web.StreamResponse(status=200)
         response.content_type = "application/json"
         response.enable_chunked_encoding()
-        timeout = (
-            float(options.timeout_seconds)
-            if options.timeout_seconds
-            else MIN_REQUEST_TIMEOUT_S * (1 + random.random())
-        )
+        timeout = options.watch_seconds(random.random())
         try:
             await response.prepare(request)
             with contextlib.suppress(TimeoutError, ConnectionResetError):

@@ -601,3 +601,17 @@ def test_list_options_is_frozen() -> None:
     options = ListOptions(resource="pods")
     with pytest.raises(AttributeError):
         options.limit = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("query", "fraction", "seconds"),
+    [
+        pytest.param({"timeoutSeconds": "5"}, 0.9, 5.0, id="client-timeout-wins"),
+        pytest.param({}, 0.0, 1800.0, id="default-low"),
+        pytest.param({}, 0.5, 2700.0, id="default-spread"),
+    ],
+)
+def test_a_watch_lasts_its_timeout_or_a_spread_default(
+    query: dict[str, str], fraction: float, seconds: float
+) -> None:
+    assert parse_list_options("pods", query).watch_seconds(fraction) == seconds
