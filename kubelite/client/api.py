@@ -89,7 +89,7 @@ CHANNEL_OPTIONS: Final = (
 
 def collection_path(resource: ResourceInfo, namespace: str | None) -> str:
     """The REST path of a collection: ``/api/v1/namespaces/ns/pods``, ``/apis/apps/v1/nodes``."""
-    base = f"/apis/{resource.group}/{resource.version}" if resource.group else "/api/v1"
+    base = resource.group_version.path_prefix
     if namespace and resource.namespaced:
         base += f"/namespaces/{namespace}"
     return f"{base}/{resource.plural}"
