@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 
 from sortedcontainers import SortedDict
 
-from kubelite.store.types import KeyValue, Revision
+from kubelite.store.types import KeyValue, KvTuple, Revision, kv_tuple
 
 FROM_KEY = b"\0"
 
@@ -82,6 +82,17 @@ class Keyspace:
 
     def __len__(self) -> int:
         return self.live_keys
+
+    # -- snapshots ------------------------------------------------------------------------------
+
+    def __getstate__(self) -> tuple[list[tuple[bytes, list[KvTuple]]], int, int]:
+        """Plain tuples: pickling them runs in C, unlike one dataclass at a time."""
+        keys = [(key, [kv_tuple(kv) for kv in versions]) for key, versions in self._keys.items()]
+        return keys, self.live_keys, self.live_bytes
+
+    def __setstate__(self, plain: tuple[list[tuple[bytes, list[KvTuple]]], int, int]) -> None:
+        keys, self.live_keys, self.live_bytes = plain
+        self._keys = SortedDict({key: [KeyValue(*kv) for kv in versions] for key, versions in keys})
 
     # -- writes ---------------------------------------------------------------------------------
 

@@ -72,12 +72,14 @@ from kubelite.store.types import (
     TxnBranchResult,
     TxnOp,
     TxnResult,
+    kv_tuple,
 )
 
 MIN_LEASE_TTL = 2
 MAX_LEASE_TTL = 9_000_000_000
 DEDUPE_WINDOW_MS = 120_000
 DEDUPE_MAX_BATCHES = 4096
+_PUT_DONE = PutResult()  # shared: the de-duplication table holds thousands of these
 _INT63 = (1 << 63) - 1
 
 
@@ -194,6 +196,26 @@ class MvccState:
         self._lease_seq = 0
         self._outcomes: dict[str, tuple[Applied, ...]] = {}
         self._outcome_order: deque[tuple[int, str]] = deque()
+
+    # == snapshots ===============================================================================
+
+    def __getstate__(self) -> dict[str, object]:
+        """Every field, the event history as plain tuples (pickled in C; see `Keyspace`)."""
+        plain = dict(self.__dict__)
+        plain["_events"] = [
+            (int(e.type), kv_tuple(e.kv), None if e.prev_kv is None else kv_tuple(e.prev_kv))
+            for e in self._events[self._events_start :]
+        ]
+        plain["_events_start"] = 0
+        return plain
+
+    def __setstate__(self, plain: dict[str, object]) -> None:
+        events = plain.pop("_events")
+        self.__dict__.update(plain)
+        self._events = [
+            Event(EventType(kind), KeyValue(*kv), None if prev is None else KeyValue(*prev))
+            for kind, kv, prev in events  # type: ignore[attr-defined]
+        ]
 
     # == apply ===================================================================================
 
@@ -396,7 +418,7 @@ class MvccState:
         if lease:
             self.leases[lease].keys.add(op.key)
         self._record(Event(EventType.PUT, kv, prev))
-        return PutResult(prev if op.prev_kv else None)
+        return PutResult(prev) if op.prev_kv and prev is not None else _PUT_DONE
 
     def _delete(self, op: DeleteOp, revision: Revision) -> DeleteResult:
         doomed = list(self.keyspace.range(op.key, op.range_end, None))
