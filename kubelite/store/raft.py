@@ -12,6 +12,11 @@ things pysyncobj does not do by itself (../shared/reference/pysyncobj.md):
   `kubelite.store.proposer`), so one fdatasync covers them all.
 * **Totality.** `apply_batch` never raises: an exception inside a replicated method would stop
   apply on every member forever.
+* **Snapshots.** pysyncobj's own snapshot is a gzip-9 pickle of the whole object; on two
+  cores, three members doing that at the same log index stalled Raft into elections. Here a
+  forked child writes `kubelite.store.snapshot`'s format (plain tuples, no compression,
+  fsynced), and each member compacts at its own phase of the log (`compaction_due`), so
+  members never snapshot together.
 * **Threads.** pysyncobj applies on its own tick thread. State is read by the gRPC thread under
   ``lock``; applied events leave through ``on_applied``, which must only hand them over (the
   server posts them to its event loop with ``call_soon_threadsafe``).
@@ -19,23 +24,27 @@ things pysyncobj does not do by itself (../shared/reference/pysyncobj.md):
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pysyncobj import SyncObj, SyncObjConf, SyncObjException, replicated
+from pysyncobj import SERIALIZER_STATE, SyncObj, SyncObjConf, SyncObjException, replicated
 from pysyncobj.transport import TCPTransport
 
+from kubelite.store import snapshot
 from kubelite.store.mvcc import MvccState
 from kubelite.store.types import Applied, Batch, BatchOutcome, ErrorCode, StoreError, payload_bytes
 
 log = logging.getLogger(__name__)
 
 MAX_ENTRY_BYTES = 16 << 20
+_NEVER = 1 << 62
 
 ApplyCallback = Callable[[BatchOutcome | None, int], None]
 
@@ -52,8 +61,7 @@ class RaftSettings:
     connection_timeout: float = 3.5
     connection_retry: float = 0.5
     log_compaction_entries: int = 20_000
-    log_compaction_seconds: int = 600
-    log_compaction_bytes: int = 64 << 20
+    log_compaction_bytes: int = 32 << 20
     bind_retries: int = 15
 
 
@@ -116,12 +124,51 @@ class _JournalSync:
             self._fd = None
 
 
+def keeps_pipelined_index(message: Any) -> bool:
+    """Whether ``message`` is a plain success ack, which must never move a nextIndex back.
+
+    pysyncobj's leader sets a follower's nextIndex to ``acked + 1`` on every success ack that
+    raises its matchIndex (reference §3.6). With several append_entries in flight, each ack
+    then winds nextIndex back over entries already sent, so the leader sends them again and
+    the follower truncates and re-appends them (logging "truncating already-applied log
+    entries"), which costs encryption, journal writes and an fdatasync per re-send. A success
+    ack only says "I have up to here": nextIndex may stay ahead of it. A follower missing what
+    was sent answers the next heartbeat with a reset, which pysyncobj honours.
+    """
+    return (
+        isinstance(message, dict)
+        and message.get("type") == "next_node_idx"
+        and message.get("success") is True
+        and message.get("reset") is False
+    )
+
+
 class _DurableTransport(TCPTransport):  # type: ignore[misc]
-    """TCPTransport that makes the journal durable before a message can promise anything."""
+    """TCPTransport that makes the journal durable before a message can promise anything,
+    and keeps the leader's replication pipelined (`keeps_pipelined_index`)."""
 
     def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:
         self._sync: _JournalSync | None = getattr(syncObj, "_journal_sync", None)
+        self._member = syncObj
         super().__init__(syncObj, selfNode, otherNodes)
+
+    def setOnMessageReceivedCallback(self, callback: Any) -> None:
+        if callback is None:
+            super().setOnMessageReceivedCallback(None)
+            return
+        member = self._member
+
+        def received(node: Any, message: Any) -> None:
+            if not keeps_pipelined_index(message):
+                callback(node, message)
+                return
+            next_index: dict[Any, int] = member._SyncObj__raftNextIndex
+            before = next_index.get(node)
+            callback(node, message)
+            if before is not None and next_index.get(node, before) < before:
+                next_index[node] = before
+
+        super().setOnMessageReceivedCallback(received)
 
     def send(self, node: Any, message: Any) -> bool:
         sync = self._sync
@@ -133,6 +180,104 @@ class _DurableTransport(TCPTransport):  # type: ignore[misc]
                 sync.journal()
                 sync.meta()
         return bool(super().send(node, message))
+
+
+def compaction_due(before: int, after: int, period: int, rank: int, members: int) -> bool:
+    """Whether a log counter going from ``before`` to ``after`` passes this member's mark.
+
+    Marks are every ``period``, shifted by ``rank / members`` of a period: every member
+    counts the same applied entries, so members compact in turn, never at the same index.
+    """
+    phase = period * rank // max(members, 1)
+    return (before + phase) // period != (after + phase) // period
+
+
+def byte_period(base: int, live_bytes: int) -> int:
+    """Log bytes between snapshots: ``base``, or a quarter of the live data for big stores
+    (rounded up to a power of two, so the period, and with it the phase, rarely changes)."""
+    quarter = max(live_bytes // 4, 1)
+    return max(base, 1 << (quarter - 1).bit_length())
+
+
+class _Snapshots:
+    """pysyncobj's snapshot hooks (``serializer``, ``serializeChecker``, ``deserializer``).
+
+    ``serialize`` runs on the tick thread and forks; the child writes the snapshot and
+    fsyncs it while the member goes on. pysyncobj renames the file being written over
+    ``raft.dump`` as soon as ``serialize`` returns, so the last complete dump is first kept
+    as ``raft.dump.prev`` (a hard link): a member that dies mid-write restarts from it, and
+    the log still holds every entry after it (pysyncobj drops entries only on SUCCESS).
+    """
+
+    def __init__(self, member: RaftMember, dump: Path) -> None:
+        self._member = member
+        self._dump = dump
+        self._prev = Path(f"{dump}.prev")
+        self._child: int | None = None
+        self.written = 0
+
+    def serialize(self, tmp_name: str, raft: tuple[Any, ...]) -> None:
+        if self._dump.exists():
+            _link_over(self._dump, self._prev)
+        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        member = self._member
+        image = snapshot.Snapshot(member.state, raft, member.log_bytes, member.log_entries)
+        pid = os.fork()
+        if pid == 0:  # the child: no locks, no logging, no return
+            status = 1
+            try:
+                gc.disable()  # a collection would touch, and so copy, every page
+                snapshot.write(fd, image)
+                status = 0
+            except BaseException:  # noqa: BLE001 - reported, and the child must exit
+                os.write(2, f"snapshot failed: {traceback.format_exc()}".encode())
+            finally:
+                os._exit(status)
+        os.close(fd)
+        self._child = pid
+
+    def check(self) -> int:
+        if self._child is None:
+            return int(SERIALIZER_STATE.NOT_SERIALIZING)
+        pid, status = os.waitpid(self._child, os.WNOHANG)
+        if pid == 0:
+            return int(SERIALIZER_STATE.SERIALIZING)
+        self._child = None
+        if status == 0:
+            _fsync_folder(self._dump.parent)
+            self.written += 1
+            return int(SERIALIZER_STATE.SUCCESS)
+        log.warning("snapshot child exited with status %#x; keeping the previous one", status)
+        if self._prev.exists():
+            _link_over(self._prev, self._dump)
+        return int(SERIALIZER_STATE.FAILED)
+
+    def deserialize(self, name: str) -> tuple[Any, ...]:
+        """Load ``name`` (or, if torn, the dump before it) into the member; pysyncobj's part
+        of it is returned to pysyncobj."""
+        try:
+            image = snapshot.read(name)
+        except (OSError, snapshot.SnapshotError) as exc:
+            log.warning("%s; loading the previous snapshot", exc)
+            image = snapshot.read(str(self._prev))
+        self._member.restore(image)
+        return image.raft
+
+
+def _link_over(source: Path, target: Path) -> None:
+    """Make ``target`` another name of ``source``'s file, atomically."""
+    staging = Path(f"{target}.link")
+    staging.unlink(missing_ok=True)
+    os.link(source, staging)
+    os.replace(staging, target)
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class RaftMember(SyncObj):  # type: ignore[misc]
@@ -152,13 +297,22 @@ class RaftMember(SyncObj):  # type: ignore[misc]
         self._on_applied = on_applied
         settings = settings or RaftSettings()
         self._settings = settings
-        self._bytes_since_compaction = 0
+        self.state = MvccState()
+        self.log_bytes = 0  # payload bytes and entries applied, ever: the same on every member
+        self.log_entries = 0
+        everyone = sorted([self_address, *peer_addresses])
+        self._rank, self._members = everyone.index(self_address), len(everyone)
         journal = data_dir / "raft.journal"
+        dump = data_dir / "raft.dump"
         self._journal_sync = _JournalSync(journal)
+        self.snapshots = _Snapshots(self, dump)
         bind_host = self_address.rsplit(":", 1)[0]
         conf = SyncObjConf(
             journalFile=str(journal),
-            fullDumpFile=str(data_dir / "raft.dump"),
+            fullDumpFile=str(dump),
+            serializer=self.snapshots.serialize,
+            serializeChecker=self.snapshots.check,
+            deserializer=self.snapshots.deserialize,
             password=password,
             bindAddress=self_address if bind_host else None,
             appendEntriesUseBatch=False,
@@ -169,8 +323,10 @@ class RaftMember(SyncObj):  # type: ignore[misc]
             leaderFallbackTimeout=settings.leader_fallback_timeout,
             connectionTimeout=settings.connection_timeout,
             connectionRetryTime=settings.connection_retry,
-            logCompactionMinEntries=settings.log_compaction_entries,
-            logCompactionMinTime=settings.log_compaction_seconds,
+            # Only `_count_for_compaction` starts snapshots: pysyncobj's own triggers (entry
+            # count, time) fire on every member at once.
+            logCompactionMinEntries=_NEVER,
+            logCompactionMinTime=_NEVER,
             logCompactionSplit=False,  # True confines even forced compactions to time windows
             commandsQueueSize=0,
             # pysyncobj splits a larger entry into a chunked "transmission" whose end it
@@ -188,7 +344,6 @@ class RaftMember(SyncObj):  # type: ignore[misc]
         except SyncObjException as exc:
             self.destroy()
             raise PeerBindError(f"cannot bind the Raft peer address {self_address}: {exc}") from exc
-        self.state = MvccState()
 
     # -- replicated ------------------------------------------------------------------------------
 
@@ -214,18 +369,28 @@ class RaftMember(SyncObj):  # type: ignore[misc]
         return outcome
 
     def _count_for_compaction(self, batch: Batch) -> None:
-        """Ask pysyncobj for a log compaction once the log holds many bytes (it counts entries).
+        """Ask pysyncobj for a snapshot (log compaction) at this member's marks.
 
-        pysyncobj keeps its whole log in memory until it compacts. Under load the log may grow to
-        the larger of ``log_compaction_bytes`` and a quarter of the live data, so a big store
-        (each snapshot forks and gzips all of it) is not re-snapshotted every few seconds.
+        pysyncobj keeps its whole log in memory until it compacts. A member compacts every
+        ``log_compaction_entries`` entries and every `byte_period` bytes of log, each at its
+        own phase (`compaction_due`).
         """
         size = sum(64 + payload_bytes(op) for op in batch.ops)
-        self._bytes_since_compaction += size
-        limit = max(self._settings.log_compaction_bytes, self.state.keyspace.live_bytes // 4)
-        if self._bytes_since_compaction >= limit:
-            self._bytes_since_compaction = 0
+        bytes_before, entries_before = self.log_bytes, self.log_entries
+        self.log_bytes += size
+        self.log_entries += 1
+        settings, rank, members = self._settings, self._rank, self._members
+        period = byte_period(settings.log_compaction_bytes, self.state.keyspace.live_bytes)
+        if compaction_due(bytes_before, self.log_bytes, period, rank, members) or compaction_due(
+            entries_before, self.log_entries, settings.log_compaction_entries, rank, members
+        ):
             self.forceLogCompaction()
+
+    def restore(self, image: snapshot.Snapshot) -> None:
+        """Replace the state by a snapshot's (on the tick thread, from pysyncobj)."""
+        with self.lock:
+            self.state = image.state
+            self.log_bytes, self.log_entries = image.log_bytes, image.log_entries
 
     # -- queries used by the shell ---------------------------------------------------------------
 
