@@ -10,6 +10,9 @@ conditional write, so optimistic concurrency holds across any number of API serv
 
 Reads with resourceVersion "0" and every watch are served by the resource's watch cache;
 everything else reads the store (linearizable). Storage errors become `ApiError`s here, once.
+
+Every write takes a `strategy.FieldDecoding` (the request's ``fieldValidation``): a body, or a
+patched object, loses the fields its kind does not have before anything else looks at it.
 """
 
 from __future__ import annotations
@@ -313,8 +316,10 @@ class Registry:
         body: object,
         *,
         dry_run: bool = False,
+        fields: strategy.FieldDecoding | None = None,
     ) -> JsonObject:
         request = strategy.check_body_type(info, body)
+        request = strategy.decode_fields(strategy.kind_key(info), request, _decoding(fields))
         if info.namespaced:
             if not namespace:
                 raise BadRequestError(f"a namespace is required to create {info.plural}")
@@ -353,9 +358,11 @@ class Registry:
         *,
         scope: strategy.Scope = strategy.Scope.MAIN,
         dry_run: bool = False,
+        fields: strategy.FieldDecoding | None = None,
     ) -> tuple[JsonObject, bool]:
         """PUT; returns the stored object and whether it was created (PUT-creates kinds)."""
         request = strategy.check_body_type(info, body)
+        request = strategy.decode_fields(strategy.kind_key(info), request, _decoding(fields))
         strategy.check_name_matches(info, request, name)
         key = self._key(info, namespace, name)
         item = await self._read(key)
@@ -380,11 +387,15 @@ class Registry:
         *,
         scope: strategy.Scope = strategy.Scope.MAIN,
         dry_run: bool = False,
+        fields: strategy.FieldDecoding | None = None,
     ) -> JsonObject:
         key = self._key(info, namespace, name)
-        kind_key: KindKey = (info.group, info.version, info.kind)
+        kind_key: KindKey = strategy.kind_key(info)
+        decoding = _decoding(fields)
+        body_problems = strategy.patch_problems(content_type, body, decoding)
 
-        def transform(old: JsonObject) -> JsonObject:
+        def transform(stored: JsonObject) -> JsonObject:
+            old = strategy.known_fields_only(kind_key, stored)
             try:
                 patched = patch.apply_patch(kind_key, old, body, content_type)
             except PatchError as error:
@@ -392,6 +403,7 @@ class Registry:
             strategy.check_body_type(info, patched)
             if strategy.name_of(patched) != name:
                 raise BadRequestError("the name of an object may not be changed by a patch")
+            patched = strategy.decode_patched(kind_key, patched, body_problems, decoding)
             return _unpinned(old, self._prepare_update(info, old, patched, scope))
 
         return await self._update_loop(info, key, name, transform, dry_run)
@@ -504,8 +516,16 @@ class Registry:
 
     # --- subresources -------------------------------------------------------------------------
 
-    async def bind(self, namespace: str, pod_name: str, body: object) -> JsonObject:
+    async def bind(
+        self,
+        namespace: str,
+        pod_name: str,
+        body: object,
+        *,
+        fields: strategy.FieldDecoding | None = None,
+    ) -> JsonObject:
         """pods/binding: assign the pod to a node; returns a success Status (201)."""
+        body = strategy.decode_fields(strategy.BINDING_KIND, body, _decoding(fields))
         node = strategy.binding_target(body, pod_name)
         info = _pods()
         key = self._key(info, namespace, pod_name)
@@ -518,11 +538,19 @@ class Registry:
         await self._update_loop(info, key, pod_name, transform, False)
         return success_status(201)
 
-    async def evict(self, namespace: str, pod_name: str, body: object) -> JsonObject:
+    async def evict(
+        self,
+        namespace: str,
+        pod_name: str,
+        body: object,
+        *,
+        fields: strategy.FieldDecoding | None = None,
+    ) -> JsonObject:
         """pods/eviction: a graceful delete honouring the eviction's deleteOptions (201 Status)."""
         if body is not None and not isinstance(body, dict):
             raise BadRequestError("the body of an eviction must be an Eviction object")
-        delete_options = (body or {}).get("deleteOptions")
+        eviction = strategy.decode_fields(strategy.EVICTION_KIND, body, _decoding(fields))
+        delete_options = (eviction or {}).get("deleteOptions")
         options = strategy.parse_delete_options(delete_options, {})
         await self.delete(_pods(), namespace, pod_name, options)
         return success_status(201)
@@ -538,8 +566,10 @@ class Registry:
         scale: object,
         *,
         dry_run: bool = False,
+        fields: strategy.FieldDecoding | None = None,
     ) -> JsonObject:
         key = self._key(info, namespace, name)
+        scale = strategy.decode_fields(strategy.SCALE_KIND, scale, _decoding(fields))
 
         def transform(old: JsonObject) -> JsonObject:
             scaled = strategy.apply_scale(info, old, scale)
@@ -556,24 +586,31 @@ class Registry:
         body: bytes,
         *,
         dry_run: bool = False,
+        fields: strategy.FieldDecoding | None = None,
     ) -> JsonObject:
         key = self._key(info, namespace, name)
-        scale_key: KindKey = ("autoscaling", "v1", "Scale")
+        scale_key = strategy.SCALE_KIND
+        decoding = _decoding(fields)
+        body_problems = strategy.patch_problems(content_type, body, decoding)
 
         def transform(old: JsonObject) -> JsonObject:
             try:
                 scale = patch.apply_patch(scale_key, strategy.scale_of(old), body, content_type)
             except PatchError as error:
                 raise patch_error(error, info, name) from None
+            scale = strategy.decode_patched(scale_key, scale, body_problems, decoding)
             scaled = strategy.apply_scale(info, old, scale)
             return _unpinned(old, strategy.prepare_update(info, old, scaled))
 
         return strategy.scale_of(await self._update_loop(info, key, name, transform, dry_run))
 
-    async def finalize_namespace(self, name: str, body: object) -> JsonObject:
+    async def finalize_namespace(
+        self, name: str, body: object, *, fields: strategy.FieldDecoding | None = None
+    ) -> JsonObject:
         """``namespaces/{n}/finalize``; a terminating namespace left with no finalizers goes."""
         info = RESOURCES.lookup("", "v1", "namespaces")
         assert info is not None
+        body = strategy.decode_fields(strategy.kind_key(info), body, _decoding(fields))
 
         def transform(old: JsonObject) -> JsonObject:
             return strategy.prepare_update(info, old, strategy.finalize_namespace(old, body))
@@ -639,6 +676,12 @@ class Registry:
         for name in names:
             with contextlib.suppress(AlreadyExistsError):
                 await self.create(info, None, {"metadata": {"name": name}})
+
+
+def _decoding(fields: strategy.FieldDecoding | None) -> strategy.FieldDecoding:
+    """A write's field decoding; callers that name none get Ignore (unknown fields are still
+    dropped, silently): the gRPC service, bootstrap and tests."""
+    return fields if fields is not None else strategy.FieldDecoding()
 
 
 def _check_segment(what: str, value: str) -> None:

@@ -9,6 +9,10 @@ subresource; it never decides anything itself (that is `registry` and `strategy`
     PUT    object      -> update                               PATCH  object     -> patch
     DELETE object      -> delete
     status / scale     -> GET, PUT, PATCH;  binding, eviction -> POST;  log -> GET (proxied)
+
+Every write reads ``?fieldValidation=`` (`_field_decoding`: 422 for a value upstream refuses)
+before its body, hands it to the registry, and answers Warn's warnings as ``Warning`` headers
+(``299 - "unknown field \"spec.foo\""``), which kubectl prints as ``Warning: ...``.
 """
 
 from __future__ import annotations
@@ -26,12 +30,19 @@ from kubelite.api.errors import (
     StatusDetails,
     success_status,
 )
+from kubelite.api.fieldvalidation import loads_json_keeping_duplicates, parse_field_validation
 from kubelite.api.resources import ResourceInfo
 from kubelite.api.tables import table_for
 from kubelite.apiserver import strategy
 from kubelite.apiserver.codec import compact_json
 from kubelite.apiserver.listing import ListOptions, is_watch, parse_list_options
-from kubelite.apiserver.negotiation import decode_body, wants_table
+from kubelite.apiserver.negotiation import (
+    JSON_TYPES,
+    YAML_TYPES,
+    decode_body,
+    media_type,
+    wants_table,
+)
 from kubelite.apiserver.paths import ResourcePath
 from kubelite.apiserver.podlogs import PodLogProxy
 from kubelite.apiserver.registry import Registry
@@ -50,6 +61,20 @@ def json_response(body: object, status: int = 200) -> web.Response:
 
 def _dry_run(query: Mapping[str, str]) -> bool:
     return strategy.parse_dry_run(query.get("dryRun"))
+
+
+def _field_decoding(request: web.Request, options_kind: str) -> strategy.FieldDecoding:
+    """A write's ``fieldValidation`` (validated as upstream validates `options_kind`, i.e.
+    ``CreateOptions``, ``UpdateOptions`` or ``PatchOptions``) and how its body was sent."""
+    directive = parse_field_validation(request.query.get("fieldValidation"), options_kind)
+    is_yaml = media_type(request.headers.get("Content-Type")) in YAML_TYPES
+    return strategy.FieldDecoding(directive, sorted_keys=is_yaml)
+
+
+def _with_warnings(response: web.Response, decoding: strategy.FieldDecoding) -> web.Response:
+    for header in decoding.warnings.headers:
+        response.headers.add("Warning", header)
+    return response
 
 
 class ResourceHandler:
@@ -74,6 +99,16 @@ class ResourceHandler:
     async def _body(self, request: web.Request) -> Any:
         return decode_body(request.headers.get("Content-Type"), await request.read())
 
+    async def _object_body(self, request: web.Request) -> Any:
+        """A create/update body; JSON objects remember duplicated keys for fieldValidation."""
+        content_type, raw = request.headers.get("Content-Type"), await request.read()
+        if media_type(content_type) in JSON_TYPES and raw.strip():
+            try:
+                return loads_json_keeping_duplicates(raw)
+            except ValueError:
+                pass  # decode_body below answers with the one 400 for bad JSON
+        return decode_body(content_type, raw)
+
     def _respond(
         self, request: web.Request, info: ResourceInfo, obj: JsonObject, status: int = 200
     ) -> web.Response:
@@ -97,10 +132,15 @@ class ResourceHandler:
             self._require_verb(info, "create")
             if info.namespaced and path.namespace is None:
                 raise MethodNotAllowedError()
+            fields = _field_decoding(request, "CreateOptions")
             obj = await self.registry.create(
-                info, path.namespace, await self._body(request), dry_run=_dry_run(query)
+                info,
+                path.namespace,
+                await self._object_body(request),
+                dry_run=_dry_run(query),
+                fields=fields,
             )
-            return self._respond(request, info, obj, 201)
+            return _with_warnings(self._respond(request, info, obj, 201), fields)
         if request.method == "DELETE":
             self._require_verb(info, "deletecollection")
             delete_options = strategy.parse_delete_options(await self._body(request), query)
@@ -135,12 +175,21 @@ class ResourceHandler:
             return self._respond(request, info, await self.registry.get(info, namespace, name))
         if request.method == "PUT":
             self._require_verb(info, "update")
+            fields = _field_decoding(request, "UpdateOptions")
             obj, created = await self.registry.update(
-                info, namespace, name, await self._body(request), dry_run=_dry_run(query)
+                info,
+                namespace,
+                name,
+                await self._object_body(request),
+                dry_run=_dry_run(query),
+                fields=fields,
             )
-            return self._respond(request, info, obj, 201 if created else 200)
+            return _with_warnings(
+                self._respond(request, info, obj, 201 if created else 200), fields
+            )
         if request.method == "PATCH":
             self._require_verb(info, "patch")
+            fields = _field_decoding(request, "PatchOptions")
             obj = await self.registry.patch(
                 info,
                 namespace,
@@ -148,8 +197,9 @@ class ResourceHandler:
                 request.headers.get("Content-Type"),
                 await request.read(),
                 dry_run=_dry_run(query),
+                fields=fields,
             )
-            return self._respond(request, info, obj)
+            return _with_warnings(self._respond(request, info, obj), fields)
         if request.method == "DELETE":
             self._require_verb(info, "delete")
             options = strategy.parse_delete_options(await self._body(request), query)
@@ -181,19 +231,23 @@ class ResourceHandler:
         if sub == "scale":
             return await self._scale(request, path)
         if sub == "binding" and request.method == "POST":
-            body = await self._body(request)
+            fields = _field_decoding(request, "CreateOptions")
+            body = await self._object_body(request)
             pod_name = path.name
             if path.legacy_binding:
                 pod_name = strategy.name_of(body) if isinstance(body, dict) else ""
                 if not pod_name:
                     raise BadRequestError("the Binding must name the pod in metadata.name")
             assert path.namespace is not None and pod_name is not None
-            status = await self.registry.bind(path.namespace, pod_name, body)
-            return json_response(status, 201)
+            status = await self.registry.bind(path.namespace, pod_name, body, fields=fields)
+            return _with_warnings(json_response(status, 201), fields)
         if sub == "eviction" and request.method == "POST":
             assert path.namespace is not None and path.name is not None
-            status = await self.registry.evict(path.namespace, path.name, await self._body(request))
-            return json_response(status, 201)
+            fields = _field_decoding(request, "CreateOptions")
+            status = await self.registry.evict(
+                path.namespace, path.name, await self._object_body(request), fields=fields
+            )
+            return _with_warnings(json_response(status, 201), fields)
         if sub == "log" and request.method == "GET":
             assert path.namespace is not None and path.name is not None
             pod = await self.registry.get(path.info, path.namespace, path.name)
@@ -208,16 +262,19 @@ class ResourceHandler:
         if request.method == "GET":
             return self._respond(request, info, await self.registry.get(info, namespace, name))
         if request.method == "PUT":
+            fields = _field_decoding(request, "UpdateOptions")
             obj, _ = await self.registry.update(
                 info,
                 namespace,
                 name,
-                await self._body(request),
+                await self._object_body(request),
                 scope=strategy.Scope.STATUS,
                 dry_run=dry_run,
+                fields=fields,
             )
-            return self._respond(request, info, obj)
+            return _with_warnings(self._respond(request, info, obj), fields)
         if request.method == "PATCH":
+            fields = _field_decoding(request, "PatchOptions")
             obj = await self.registry.patch(
                 info,
                 namespace,
@@ -226,8 +283,9 @@ class ResourceHandler:
                 await request.read(),
                 scope=strategy.Scope.STATUS,
                 dry_run=dry_run,
+                fields=fields,
             )
-            return self._respond(request, info, obj)
+            return _with_warnings(self._respond(request, info, obj), fields)
         raise MethodNotAllowedError()
 
     async def _scale(self, request: web.Request, path: ResourcePath) -> web.StreamResponse:
@@ -236,11 +294,18 @@ class ResourceHandler:
         if request.method == "GET":
             return json_response(await self.registry.get_scale(info, namespace, name))
         if request.method == "PUT":
+            fields = _field_decoding(request, "UpdateOptions")
             scale = await self.registry.update_scale(
-                info, namespace, name, await self._body(request), dry_run=dry_run
+                info,
+                namespace,
+                name,
+                await self._object_body(request),
+                dry_run=dry_run,
+                fields=fields,
             )
-            return json_response(scale)
+            return _with_warnings(json_response(scale), fields)
         if request.method == "PATCH":
+            fields = _field_decoding(request, "PatchOptions")
             scale = await self.registry.patch_scale(
                 info,
                 namespace,
@@ -248,13 +313,16 @@ class ResourceHandler:
                 request.headers.get("Content-Type"),
                 await request.read(),
                 dry_run=dry_run,
+                fields=fields,
             )
-            return json_response(scale)
+            return _with_warnings(json_response(scale), fields)
         raise MethodNotAllowedError()
 
     async def _finalize(self, request: web.Request, path: ResourcePath) -> web.StreamResponse:
-        obj = await self.registry.finalize_namespace(path.name or "", await self._body(request))
-        return self._respond(request, path.info, obj)
+        fields = _field_decoding(request, "UpdateOptions")
+        body = await self._object_body(request)
+        obj = await self.registry.finalize_namespace(path.name or "", body, fields=fields)
+        return _with_warnings(self._respond(request, path.info, obj), fields)
 
 
 def api_error_response(error: ApiError) -> web.Response:

@@ -21,20 +21,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from support.apiservers import ApiServers
-from support.procs import ManagedProcess, ProcessRegistry, child_env
+from support.kubectl import Kubectl
+from support.procs import ManagedProcess, ProcessRegistry
 from support.wait import wait_for
 
-REQUEST_TIMEOUT = "--request-timeout=20s"
-SUBPROCESS_TIMEOUT_S = 60
 WATCH_REQUEST_TIMEOUT = "--request-timeout=60s"  # the watch ends by itself even if never killed
 WATCH_OUTPUT_WAIT_S = 20.0
 DELETE_PROMPT_S = 10.0
@@ -44,55 +41,6 @@ RFC1123_SUBDOMAIN_MESSAGE = (
     " '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used"
     r" for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
 )
-
-
-@dataclass(frozen=True)
-class Kubectl:
-    """Runs `kubectl` against one of the API servers; `server` picks which (default 0)."""
-
-    servers: ApiServers
-    cache_dir: Path
-
-    def env(self, server: int = 0) -> dict[str, str]:
-        return child_env(
-            {
-                "KUBECONFIG": str(self.servers.kubeconfig(server)),
-                "KUBECACHEDIR": str(self.cache_dir),
-            }
-        )
-
-    def run(
-        self, *args: str, stdin: str | None = None, server: int = 0
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["kubectl", *args, REQUEST_TIMEOUT],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=self.env(server),
-            timeout=SUBPROCESS_TIMEOUT_S,
-            check=False,
-        )
-
-    def __call__(self, *args: str, stdin: str | None = None, server: int = 0) -> str:
-        """stdout of a command that must succeed."""
-        done = self.run(*args, stdin=stdin, server=server)
-        if done.returncode != 0:
-            raise AssertionError(
-                f"kubectl {' '.join(args)} exited {done.returncode}\n"
-                f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
-            )
-        return done.stdout
-
-    def fails(self, *args: str, stdin: str | None = None) -> str:
-        """stderr of a command that must fail."""
-        done = self.run(*args, stdin=stdin)
-        if done.returncode == 0:
-            raise AssertionError(f"kubectl {' '.join(args)} succeeded:\n{done.stdout}")
-        return done.stderr
-
-    def json(self, *args: str, server: int = 0) -> Any:
-        return json.loads(self(*args, "-o", "json", server=server))
 
 
 @pytest.fixture(scope="module")

@@ -58,7 +58,5 @@ def test_concurrent_writes_are_replicated_without_re_sending(new_cluster: NewClu
             timeout=10,
         )
         assert held.count == written, f"member {index} holds {held.count} of {written}"
-    resent = {
-        member.name: member.process.log_text().count(RESEND_MARK) for member in store.members
-    }
+    resent = {member.name: member.process.log_text().count(RESEND_MARK) for member in store.members}
     assert not any(resent.values()), f"entries were re-sent and truncated: {resent}"
