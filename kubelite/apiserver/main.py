@@ -28,6 +28,7 @@ from kubelite.apiserver.app import ApiServer
 from kubelite.apiserver.etcd import EtcdStorage
 from kubelite.apiserver.grpcapi import STOP_GRACE_S, host_port, start_grpc_server, tls_credentials
 from kubelite.apiserver.inflight import Limits
+from kubelite.gcpolicy import GcPolicy
 
 SHUTDOWN_GRACE_S = 1.0
 
@@ -84,9 +85,11 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    collector = asyncio.create_task(GcPolicy().run())
     try:
         await stop.wait()
     finally:
+        collector.cancel()
         # Bounded: a store that cannot be reached must not keep the process from exiting.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(SHUTDOWN_GRACE_S + STOP_GRACE_S + 2):

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import grpc
 
+from kubelite.gcpolicy import GcPolicy
 from kubelite.pb import rpc_pb2
 from kubelite.store.config import StoreConfig
 from kubelite.store.malformed import RejectMalformed
@@ -186,10 +187,11 @@ class StoreNode:
         log.info("serving client requests on %s", ",".join(self.client_urls))
         duties = asyncio.create_task(self._leader_duties())
         register = asyncio.create_task(self._register())
+        collector = asyncio.create_task(GcPolicy().run())
         try:
             await stop.wait()
         finally:
-            for task in (duties, register):
+            for task in (duties, register, collector):
                 task.cancel()
             await self.proposer.stop()
             if self._server is not None:

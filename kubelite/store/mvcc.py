@@ -29,6 +29,7 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from kubelite.store.checks import check_put, check_range, check_txn, lease_ids
 from kubelite.store.keyspace import Keyspace
@@ -79,6 +80,7 @@ MIN_LEASE_TTL = 2
 MAX_LEASE_TTL = 9_000_000_000
 DEDUPE_WINDOW_MS = 120_000
 DEDUPE_MAX_BATCHES = 4096
+PRUNE_PER_BATCH = 1000  # keys whose compacted versions one batch drops (`_prune_some`)
 _PUT_DONE = PutResult()  # shared: the de-duplication table holds thousands of these
 _INT63 = (1 << 63) - 1
 
@@ -196,6 +198,7 @@ class MvccState:
         self._lease_seq = 0
         self._outcomes: dict[str, tuple[Applied, ...]] = {}
         self._outcome_order: deque[tuple[int, str]] = deque()
+        self._unpruned: deque[bytes] = deque()  # keys with versions compaction left behind
 
     # == snapshots ===============================================================================
 
@@ -210,11 +213,14 @@ class MvccState:
         return plain
 
     def __setstate__(self, plain: dict[str, object]) -> None:
-        events = plain.pop("_events")
+        MvccState.__init__(self)  # fields newer than the snapshot keep their defaults
+        events: list[Any] = plain.pop("_events")  # type: ignore[assignment]
         self.__dict__.update(plain)
         self._events = [
-            Event(EventType(kind), KeyValue(*kv), None if prev is None else KeyValue(*prev))
-            for kind, kv, prev in events  # type: ignore[attr-defined]
+            e
+            if isinstance(e, Event)  # written before history was kept as tuples
+            else Event(EventType(e[0]), KeyValue(*e[1]), None if e[2] is None else KeyValue(*e[2]))
+            for e in events
         ]
 
     # == apply ===================================================================================
@@ -223,6 +229,8 @@ class MvccState:
         """Apply one Raft entry. Total: returns errors as values, never raises."""
         if not _well_formed(batch):
             return BatchOutcome(applied=())
+        if self._unpruned:
+            self._prune_some()
         seen = self._outcomes.get(batch.batch_id)
         if seen is not None:
             return BatchOutcome(applied=seen, duplicate=True)
@@ -468,14 +476,24 @@ class MvccState:
         if revision > self.revision:
             return StoreError(ErrorCode.FUTURE_REV)
         cut = self._event_index(revision)
-        touched = {event.kv.key for event in self._events[self._events_start : cut]}
-        self.keyspace.compact(revision, touched)
+        self._unpruned.extend(event.kv.key for event in self._events[self._events_start : cut])
         self._events_start = cut
         if cut > len(self._events) // 2:
             del self._events[:cut]
             self._events_start = 0
         self.compact_revision = revision
         return Done()
+
+    def _prune_some(self) -> None:
+        """Drop the versions compaction made unreachable, for up to `PRUNE_PER_BATCH` keys.
+
+        Compacting a range that touched many keys (a big DeleteRange) would otherwise stall
+        apply on every member at once. Versions older than ``compact_revision`` are never
+        read (such reads get COMPACTED), so pruning them later changes no answer; each key is
+        pruned at the compact revision current when its turn comes.
+        """
+        batch = [self._unpruned.popleft() for _ in range(min(PRUNE_PER_BATCH, len(self._unpruned)))]
+        self.keyspace.compact(self.compact_revision, batch)
 
     def _event_index(self, revision: Revision) -> int:
         return bisect_left(

@@ -28,6 +28,7 @@ import gc
 import logging
 import os
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 MAX_ENTRY_BYTES = 16 << 20
 _NEVER = 1 << 62
+LONG_APPLY_S = 0.05  # an apply this long postpones this member's election deadline
 
 ApplyCallback = Callable[[BatchOutcome | None, int], None]
 
@@ -350,6 +352,7 @@ class RaftMember(SyncObj):  # type: ignore[misc]
     @replicated  # type: ignore[untyped-decorator]
     def apply_batch(self, batch: Batch) -> BatchOutcome:
         """Apply one entry on this member. Total: errors are returned, never raised."""
+        started = time.monotonic()
         try:
             with self.lock:
                 outcome = self.state.apply(batch)
@@ -358,6 +361,8 @@ class RaftMember(SyncObj):  # type: ignore[misc]
             log.exception("apply failed; entry ignored")
             error = StoreError(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
             return BatchOutcome(applied=(Applied(error, 0),))
+        finally:
+            self._postpone_election(time.monotonic() - started)
         try:
             self._on_applied(outcome, revision)
         except Exception:
@@ -367,6 +372,16 @@ class RaftMember(SyncObj):  # type: ignore[misc]
         except Exception:
             log.exception("log compaction accounting failed")
         return outcome
+
+    def _postpone_election(self, busy: float) -> None:
+        """Move a follower's election deadline past time it spent applying.
+
+        pysyncobj checks the deadline at the start of a tick, before it reads what the leader
+        sent meanwhile, so one long apply (a DeleteRange of many keys) made a follower depose a
+        healthy leader. Postponing an election only ever delays it (safe in Raft).
+        """
+        if busy > LONG_APPLY_S:
+            self._SyncObj__raftElectionDeadline += busy
 
     def _count_for_compaction(self, batch: Batch) -> None:
         """Ask pysyncobj for a snapshot (log compaction) at this member's marks.

@@ -877,3 +877,22 @@ def test_empty_batch_is_a_read_barrier_and_not_remembered() -> None:
     assert state.apply(Batch("x", 0, ())).applied == ()
     assert state.apply(Batch("x", 0, (PutOp(b"a"),))).duplicate is False
     assert state.revision == 2
+
+
+def test_compaction_prunes_old_versions_a_bounded_number_of_keys_per_batch() -> None:
+    from kubelite.store.mvcc import PRUNE_PER_BATCH
+
+    d = Driver()
+    keys = 2 * PRUNE_PER_BATCH + 10
+    for start in range(0, keys, 500):
+        d.ok(*(PutOp(b"k%06d" % i, b"v") for i in range(start, min(start + 500, keys))))
+    d.ok(DeleteOp(b"k", b"l"))
+    d.ok(PutOp(b"other", b"1"))
+    d.ok(CompactOp(d.state.revision))
+    held = [len(d.state.keyspace._keys)]
+    for _ in range(3):
+        d.ok(PutOp(b"other", b"2"))  # any later batch prunes some more
+        held.append(len(d.state.keyspace._keys))
+
+    assert held == [keys + 1, keys + 1 - PRUNE_PER_BATCH, 11, 1]
+    assert d.read(RangeOp(b"k", b"l")).kvs == ()

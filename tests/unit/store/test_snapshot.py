@@ -1,4 +1,4 @@
-"""Raft snapshots: the file format, when a member compacts, and the forked writer's hooks."""
+"""The Raft adapter's own decisions: snapshot files and hooks, when to compact, apply timing."""
 
 from __future__ import annotations
 
@@ -251,3 +251,24 @@ def test_a_failed_child_leaves_the_previous_dump_in_place(
     assert run_serialization(hooks, dump) == SERIALIZER_STATE.FAILED
 
     assert dump.read_bytes() == good
+
+
+def test_a_snapshot_from_before_plain_tuples_still_loads() -> None:
+    state = busy_state()
+    old_style = dict(state.__dict__)  # what pickle stored before __getstate__ existed
+    del old_style["_unpruned"]
+    restored = MvccState.__new__(MvccState)
+    restored.__setstate__(old_style)
+    assert canonical_dump(restored, 1_000) == canonical_dump(state, 1_000)
+
+
+def test_a_long_apply_postpones_the_election_deadline_by_its_duration() -> None:
+    from types import SimpleNamespace
+
+    from kubelite.store.raft import LONG_APPLY_S, RaftMember
+
+    member = SimpleNamespace(_SyncObj__raftElectionDeadline=100.0)
+    RaftMember._postpone_election(member, LONG_APPLY_S / 2)  # type: ignore[arg-type]
+    assert member._SyncObj__raftElectionDeadline == 100.0
+    RaftMember._postpone_election(member, 0.7)  # type: ignore[arg-type]
+    assert member._SyncObj__raftElectionDeadline == 100.7
