@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import mmap
 import os
 import threading
 import time
@@ -63,7 +64,7 @@ class RaftSettings:
     connection_timeout: float = 3.5
     connection_retry: float = 0.5
     log_compaction_entries: int = 20_000
-    log_compaction_bytes: int = 32 << 20
+    log_compaction_bytes: int = 8 << 20
     bind_retries: int = 15
 
 
@@ -216,6 +217,7 @@ class _Snapshots:
         self._dump = dump
         self._prev = Path(f"{dump}.prev")
         self._child: int | None = None
+        self._started, self._entry = 0.0, 0
         self.written = 0
 
     def serialize(self, tmp_name: str, raft: tuple[Any, ...]) -> None:
@@ -237,6 +239,7 @@ class _Snapshots:
                 os._exit(status)
         os.close(fd)
         self._child = pid
+        self._started, self._entry = time.monotonic(), image.log_entries
 
     def check(self) -> int:
         if self._child is None:
@@ -248,6 +251,12 @@ class _Snapshots:
         if status == 0:
             _fsync_folder(self._dump.parent)
             self.written += 1
+            self._member.release_journal_pages()
+            log.info(
+                "snapshot at entry %s written in %.2f s",
+                self._entry,
+                time.monotonic() - self._started,
+            )
             return int(SERIALIZER_STATE.SUCCESS)
         log.warning("snapshot child exited with status %#x; keeping the previous one", status)
         if self._prev.exists():
@@ -400,6 +409,19 @@ class RaftMember(SyncObj):  # type: ignore[misc]
             entries_before, self.log_entries, settings.log_compaction_entries, rank, members
         ):
             self.forceLogCompaction()
+
+    def release_journal_pages(self) -> None:
+        """Unmap the journal's pages from this process once a snapshot covers them.
+
+        pysyncobj writes its journal through mmap and reads it only at start-up, so after a
+        snapshot its pages only add to this member's RSS. MADV_DONTNEED on a shared file
+        mapping keeps the data (in the page cache and the file); a later access maps it again.
+        """
+        try:
+            journal = self._SyncObj__raftLog._FileJournal__journalFile
+            journal._ResizableFile__mm.madvise(mmap.MADV_DONTNEED)
+        except (AttributeError, ValueError, OSError) as exc:
+            log.debug("journal pages not released: %s", exc)
 
     def restore(self, image: snapshot.Snapshot) -> None:
         """Replace the state by a snapshot's (on the tick thread, from pysyncobj)."""

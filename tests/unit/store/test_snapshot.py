@@ -158,7 +158,7 @@ def test_byte_period_is_the_base_until_a_quarter_of_the_data_is_bigger() -> None
 
 
 class FakeMember:
-    """The three things `_Snapshots` uses of a `RaftMember`."""
+    """What `_Snapshots` uses of a `RaftMember`."""
 
     def __init__(self, state: MvccState) -> None:
         self.state = state
@@ -166,9 +166,13 @@ class FakeMember:
         self.log_entries = 9
         self.lock = threading.Lock()
         self.restored: snapshot.Snapshot | None = None
+        self.released = 0
 
     def restore(self, image: snapshot.Snapshot) -> None:
         self.restored = image
+
+    def release_journal_pages(self) -> None:
+        self.released += 1
 
 
 def run_serialization(hooks: _Snapshots, dump: Path) -> int:
@@ -191,11 +195,13 @@ def run_serialization(hooks: _Snapshots, dump: Path) -> int:
 def test_the_forked_child_writes_a_complete_snapshot(tmp_path: Path) -> None:
     dump = tmp_path / "raft.dump"
     state = busy_state()
-    hooks = _Snapshots(FakeMember(state), dump)  # type: ignore[arg-type]
+    member = FakeMember(state)
+    hooks = _Snapshots(member, dump)  # type: ignore[arg-type]
     assert hooks.check() == SERIALIZER_STATE.NOT_SERIALIZING
 
     assert run_serialization(hooks, dump) == SERIALIZER_STATE.SUCCESS
     assert hooks.check() == SERIALIZER_STATE.NOT_SERIALIZING
+    assert member.released == 1  # the journal the snapshot covers leaves memory
 
     image = snapshot.read(str(dump))
     assert canonical_dump(image.state, 1_000) == canonical_dump(state, 1_000)
