@@ -261,6 +261,8 @@ class _Snapshots:
         log.warning("snapshot child exited with status %#x; keeping the previous one", status)
         if self._prev.exists():
             _link_over(self._prev, self._dump)
+        else:
+            self._dump.unlink(missing_ok=True)  # the first snapshot: the log still has it all
         return int(SERIALIZER_STATE.FAILED)
 
     def deserialize(self, name: str) -> tuple[Any, ...]:
@@ -271,6 +273,7 @@ class _Snapshots:
         except (OSError, snapshot.SnapshotError) as exc:
             log.warning("%s; loading the previous snapshot", exc)
             image = snapshot.read(str(self._prev))
+            _link_over(self._prev, Path(name))  # the next snapshot must not keep the torn one
         self._member.restore(image)
         return image.raft
 

@@ -238,6 +238,8 @@ def test_a_member_that_dies_mid_write_restarts_from_the_dump_before(
     assert raft_part == RAFT_PART
     assert restarted.restored is not None
     assert canonical_dump(restarted.restored.state, 1_000) == expected
+    # The torn file is gone: a later snapshot keeps the good one as its `.prev`.
+    assert canonical_dump(snapshot.read(str(dump)).state, 1_000) == expected
 
 
 def test_a_failed_child_leaves_the_previous_dump_in_place(
@@ -278,3 +280,17 @@ def test_a_long_apply_postpones_the_election_deadline_by_its_duration() -> None:
     assert member._SyncObj__raftElectionDeadline == 100.0
     RaftMember._postpone_election(member, 0.7)  # type: ignore[arg-type]
     assert member._SyncObj__raftElectionDeadline == 100.7
+
+
+def test_a_failed_first_snapshot_leaves_no_dump(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dump = tmp_path / "raft.dump"
+    hooks = _Snapshots(FakeMember(busy_state()), dump)  # type: ignore[arg-type]
+
+    def fail(fd: int, image: snapshot.Snapshot) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(snapshot, "write", fail)
+    assert run_serialization(hooks, dump) == SERIALIZER_STATE.FAILED
+    assert not dump.exists()  # pysyncobj loads no dump and replays its whole log
