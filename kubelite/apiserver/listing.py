@@ -16,7 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from kubelite.api.errors import BadRequestError
+from kubelite.api.errors import (
+    BadRequestError,
+    GroupKind,
+    InvalidError,
+    field_forbidden,
+    field_not_supported,
+)
 from kubelite.api.fields import (
     FieldSelector,
     FieldSelectorError,
@@ -94,6 +100,34 @@ def _int_param(query: Mapping[str, str], name: str) -> int | None:
     return value
 
 
+def _check_resource_version_match(rv_match: str, rv: str, token: str) -> None:
+    """Upstream's ListOptions validation: every problem at once, as one 422 Invalid."""
+    if not rv_match:
+        return
+    path = "resourceVersionMatch"
+    errors = []
+    if not rv:
+        errors.append(
+            field_forbidden(
+                path, "resourceVersionMatch is forbidden unless resourceVersion is provided"
+            )
+        )
+    if token:
+        errors.append(
+            field_forbidden(path, "resourceVersionMatch is forbidden when continue is provided")
+        )
+    if rv_match not in RV_MATCH_VALUES:
+        errors.append(field_not_supported(path, rv_match, ("Exact", "NotOlderThan", "")))
+    if rv_match == "Exact" and rv == "0":
+        errors.append(
+            field_forbidden(
+                path, 'resourceVersionMatch "exact" is forbidden for resourceVersion "0"'
+            )
+        )
+    if errors:
+        raise InvalidError(GroupKind("meta.k8s.io", "ListOptions"), "", errors)
+
+
 def parse_list_options(resource: str, query: Mapping[str, str]) -> ListOptions:
     """`ListOptions` from URL query parameters; 400 with upstream's wording on bad input."""
     try:
@@ -110,14 +144,9 @@ def parse_list_options(resource: str, query: Mapping[str, str]) -> ListOptions:
     if rv and parse_resource_version(rv) is None:
         raise BadRequestError(f"invalid resource version: {rv!r}")
     rv_match = query.get("resourceVersionMatch", "")
-    if rv_match not in RV_MATCH_VALUES:
-        raise BadRequestError(f"invalid resourceVersionMatch: {rv_match!r}")
-    if rv_match and not rv:
-        raise BadRequestError(
-            "resourceVersionMatch is forbidden unless resourceVersion is provided"
-        )
-    limit = min(_int_param(query, "limit") or 0, MAX_LIMIT)
     token = query.get("continue", "")
+    _check_resource_version_match(rv_match, rv, token)
+    limit = min(_int_param(query, "limit") or 0, MAX_LIMIT)
     if token and rv not in ("", "0"):
         raise BadRequestError("specifying resource version is not allowed when using continue")
     return ListOptions(

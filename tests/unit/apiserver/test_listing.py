@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kubelite.api.errors import BadRequestError
+from kubelite.api.errors import BadRequestError, InvalidError
 from kubelite.apiserver.listing import (
     MAX_LIMIT,
     ListOptions,
@@ -455,34 +455,66 @@ def test_junk_resource_version(rv: str) -> None:
     )
 
 
+FORBID = "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden"
+LIST_OPTIONS_INVALID = 'ListOptions.meta.k8s.io "" is invalid: '
+SUPPORTED = 'supported values: "Exact", "NotOlderThan", ""'
+
+
 @pytest.mark.parametrize(
-    ("query", "message"),
+    ("query", "problems"),
     [
         pytest.param(
             {"resourceVersionMatch": "NotOlderThan"},
-            "resourceVersionMatch is forbidden unless resourceVersion is provided",
+            [f"{FORBID} unless resourceVersion is provided"],
             id="match-without-rv",
         ),
         pytest.param(
             {"resourceVersionMatch": "Exact"},
-            "resourceVersionMatch is forbidden unless resourceVersion is provided",
+            [f"{FORBID} unless resourceVersion is provided"],
             id="exact-without-rv",
         ),
         pytest.param(
             {"resourceVersion": "5", "resourceVersionMatch": "Newest"},
-            "invalid resourceVersionMatch: 'Newest'",
+            [f'resourceVersionMatch: Unsupported value: "Newest": {SUPPORTED}'],
             id="unknown-match",
         ),
         pytest.param(
             {"resourceVersion": "5", "resourceVersionMatch": "exact"},
-            "invalid resourceVersionMatch: 'exact'",
+            [f'resourceVersionMatch: Unsupported value: "exact": {SUPPORTED}'],
             id="match-is-case-sensitive",
+        ),
+        pytest.param(
+            {"resourceVersion": "0", "resourceVersionMatch": "Exact"},
+            [
+                "resourceVersionMatch: Forbidden: "
+                'resourceVersionMatch "exact" is forbidden for resourceVersion "0"'
+            ],
+            id="exact-at-zero",
+        ),
+        pytest.param(
+            {"resourceVersionMatch": "Newest", "continue": "abc"},
+            [
+                f"{FORBID} unless resourceVersion is provided",
+                f"{FORBID} when continue is provided",
+                f'resourceVersionMatch: Unsupported value: "Newest": {SUPPORTED}',
+            ],
+            id="every-problem-at-once",
         ),
     ],
 )
-def test_resource_version_match_errors(query: dict[str, str], message: str) -> None:
-    # Upstream answers these with 422 Invalid (ListOptions.meta.k8s.io); we answer 400.
-    assert _bad_request("pods", query) == message
+def test_resource_version_match_errors_are_invalid_list_options(
+    query: dict[str, str], problems: list[str]
+) -> None:
+    with pytest.raises(InvalidError) as raised:
+        parse_list_options("pods", query)
+    status = raised.value.status()
+    assert (status["code"], status["reason"]) == (422, "Invalid")
+    joined = problems[0] if len(problems) == 1 else "[" + ", ".join(problems) + "]"
+    assert status["message"] == LIST_OPTIONS_INVALID + joined
+    assert status["details"]["kind"] == "ListOptions"
+    assert [c["field"] for c in status["details"]["causes"]] == ["resourceVersionMatch"] * len(
+        problems
+    )
 
 
 # --- flags ----------------------------------------------------------------------------------
