@@ -12,9 +12,10 @@ The policy (`GcPolicy.run`, an asyncio task):
   while reference counting still frees it the moment it is unused. A full collection then
   walks only what was created since the last freeze (tens of milliseconds, not hundreds);
 * a frozen object that later becomes garbage *inside a reference cycle* is not freed. gRPC's
-  server makes one such cycle per call, so every freeze catches those of the calls in flight.
-  Every ``full_every`` seconds (spread by ``jitter`` so that the members of a cluster, which
-  grow alike, do not all pause at once) the policy unfreezes, collects everything once, and
+  server makes one such cycle per call, so every freeze catches those of the calls in flight
+  (measured: about 3,500 objects in 5 minutes under load). Every ``full_every`` seconds
+  (spread by ``jitter`` so that the members of a cluster, which grow alike, do not all pause
+  at once) the policy unfreezes, collects everything once (0.1-0.5 s for a large heap), and
   freezes again.
 
 `decide` is the pure part: given the clock, what to do now.
@@ -41,7 +42,7 @@ class Step(enum.Enum):
 @dataclass(frozen=True)
 class GcSettings:
     freeze_every: float = 10.0
-    full_every: float = 300.0
+    full_every: float = 3600.0
     jitter: float = 0.2  # each process collects every full_every * (1 ± jitter)
 
 

@@ -195,11 +195,15 @@ def compaction_due(before: int, after: int, period: int, rank: int, members: int
     return (before + phase) // period != (after + phase) // period
 
 
-def byte_period(base: int, live_bytes: int) -> int:
-    """Log bytes between snapshots: ``base``, or a quarter of the live data for big stores
-    (rounded up to a power of two, so the period, and with it the phase, rarely changes)."""
-    quarter = max(live_bytes // 4, 1)
-    return max(base, 1 << (quarter - 1).bit_length())
+def byte_period(base: int, state_bytes: int) -> int:
+    """Log bytes between snapshots: ``base``, or half the state for bigger stores (rounded up
+    to a power of two, so the period, and with it each member's phase, rarely changes).
+
+    A snapshot writes the whole state, so a period of half the state bounds the snapshot
+    work to twice the bytes written, and the log held in memory to half the state.
+    """
+    half = max(state_bytes // 2, 1)
+    return max(base, 1 << (half - 1).bit_length())
 
 
 class _Snapshots:
@@ -219,6 +223,7 @@ class _Snapshots:
         self._child: int | None = None
         self._started, self._entry = 0.0, 0
         self.written = 0
+        self.size = 0  # bytes of the last complete snapshot
 
     def serialize(self, tmp_name: str, raft: tuple[Any, ...]) -> None:
         if self._dump.exists():
@@ -251,6 +256,7 @@ class _Snapshots:
         if status == 0:
             _fsync_folder(self._dump.parent)
             self.written += 1
+            self.size = self._dump.stat().st_size
             self._member.release_journal_pages()
             log.info(
                 "snapshot at entry %s written in %.2f s",
@@ -274,6 +280,7 @@ class _Snapshots:
             log.warning("%s; loading the previous snapshot", exc)
             image = snapshot.read(str(self._prev))
             _link_over(self._prev, Path(name))  # the next snapshot must not keep the torn one
+        self.size = os.path.getsize(name)
         self._member.restore(image)
         return image.raft
 
@@ -407,7 +414,8 @@ class RaftMember(SyncObj):  # type: ignore[misc]
         self.log_bytes += size
         self.log_entries += 1
         settings, rank, members = self._settings, self._rank, self._members
-        period = byte_period(settings.log_compaction_bytes, self.state.keyspace.live_bytes)
+        state_bytes = max(self.state.keyspace.live_bytes, self.snapshots.size)
+        period = byte_period(settings.log_compaction_bytes, state_bytes)
         if compaction_due(bytes_before, self.log_bytes, period, rank, members) or compaction_due(
             entries_before, self.log_entries, settings.log_compaction_entries, rank, members
         ):

@@ -146,12 +146,12 @@ def test_no_two_members_share_a_mark(period: int, members: int) -> None:
     assert min(b - a for a, b in itertools.pairwise(ordered)) >= period // members
 
 
-def test_byte_period_is_the_base_until_a_quarter_of_the_data_is_bigger() -> None:
-    assert byte_period(32 << 20, 0) == 32 << 20
-    assert byte_period(32 << 20, 100 << 20) == 32 << 20
-    assert byte_period(32 << 20, 200 << 20) == 64 << 20
-    assert byte_period(32 << 20, (200 << 20) + 1) == 64 << 20
-    assert byte_period(32 << 20, 300 << 20) == 128 << 20
+def test_byte_period_is_the_base_until_half_the_state_is_bigger() -> None:
+    assert byte_period(8 << 20, 0) == 8 << 20
+    assert byte_period(8 << 20, 16 << 20) == 8 << 20
+    assert byte_period(8 << 20, (16 << 20) + 2) == 16 << 20
+    assert byte_period(8 << 20, 30 << 20) == 16 << 20
+    assert byte_period(8 << 20, 90 << 20) == 64 << 20
 
 
 # -- the forked writer ---------------------------------------------------------------------------
@@ -206,6 +206,7 @@ def test_the_forked_child_writes_a_complete_snapshot(tmp_path: Path) -> None:
     image = snapshot.read(str(dump))
     assert canonical_dump(image.state, 1_000) == canonical_dump(state, 1_000)
     assert (image.raft, image.log_bytes, image.log_entries) == (RAFT_PART, 99, 9)
+    assert hooks.size == dump.stat().st_size
 
 
 def test_a_member_that_dies_mid_write_restarts_from_the_dump_before(
