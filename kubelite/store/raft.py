@@ -24,10 +24,12 @@ things pysyncobj does not do by itself (../shared/reference/pysyncobj.md):
 
 from __future__ import annotations
 
+import _socket
 import gc
 import logging
 import mmap
 import os
+import socket
 import threading
 import time
 import traceback
@@ -44,6 +46,10 @@ from kubelite.store.mvcc import MvccState
 from kubelite.store.types import Applied, Batch, BatchOutcome, ErrorCode, StoreError, payload_bytes
 
 log = logging.getLogger(__name__)
+
+# pysyncobj 0.3.17 (win_inet_pton.py) replaces socket.inet_ntop with a Windows-only version on
+# every OS, breaking every later user in the process (psutil, for one): put the real one back.
+socket.inet_ntop = _socket.inet_ntop
 
 MAX_ENTRY_BYTES = 16 << 20
 _NEVER = 1 << 62

@@ -467,7 +467,6 @@ async def test_list_pages_with_limit_and_continue(cluster: Cluster) -> None:
         pytest.param({"fieldSelector": "spec.nope=x"}, "spec.nope", id="field"),
         pytest.param({"limit": "many"}, "limit", id="limit"),
         pytest.param({"continue": "not-a-token"}, "continue", id="continue"),
-        pytest.param({"resourceVersionMatch": "Exact"}, "resourceVersionMatch", id="rv-match"),
         pytest.param({"watch": "true"}, "unsupported list options watch", id="unknown-key"),
     ],
 )
@@ -479,6 +478,14 @@ async def test_bad_list_options_are_bad_request(
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert status["reason"] == "BadRequest"
     assert words in status["message"]
+
+
+async def test_bad_resource_version_match_is_invalid_list_options(cluster: Cluster) -> None:
+    request = pb.ListRequest(**core("configmaps"), list_options={"resourceVersionMatch": "Exact"})
+    code, status = await failure(cluster.stub.List, request)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert (status["code"], status["reason"]) == (422, "Invalid")
+    assert status["message"].startswith('ListOptions.meta.k8s.io "" is invalid: ')
 
 
 # --- delete ------------------------------------------------------------------------------

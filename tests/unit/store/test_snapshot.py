@@ -295,3 +295,11 @@ def test_a_failed_first_snapshot_leaves_no_dump(
     monkeypatch.setattr(snapshot, "write", fail)
     assert run_serialization(hooks, dump) == SERIALIZER_STATE.FAILED
     assert not dump.exists()  # pysyncobj loads no dump and replays its whole log
+
+
+def test_importing_the_raft_adapter_leaves_socket_inet_ntop_working() -> None:
+    import socket
+
+    import kubelite.store.raft  # noqa: F401 - imports pysyncobj, which replaced inet_ntop
+
+    assert socket.inet_ntop(socket.AF_INET, b"\x7f\x00\x00\x01") == "127.0.0.1"
