@@ -88,6 +88,11 @@ def accepted_patch_types(kind_key: KindKey) -> tuple[str, ...]:
     return (JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH)
 
 
+def media_type_of(content_type: str | None) -> str:
+    """``application/json`` of ``Application/JSON; charset=utf-8`` (parameters dropped)."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
 def apply_patch(
     kind_key: KindKey, original: Mapping[str, Any], body: PatchBody, content_type: str | None
 ) -> JsonObject:
@@ -97,7 +102,7 @@ def apply_patch(
     request's Content-Type header; parameters such as ``charset`` are ignored.
     Raises a `PatchError`; an unknown content type is checked before the body is read.
     """
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    media_type = media_type_of(content_type)
     if media_type == JSON_PATCH:
         return apply_json_patch(original, decode_patch_body(body))
     if media_type == MERGE_PATCH:

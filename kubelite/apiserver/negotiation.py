@@ -14,17 +14,13 @@ from typing import Any, Final
 import yaml
 
 from kubelite.api.errors import BadRequestError, UnsupportedMediaError
-from kubelite.api.patch import loads_strict_json
+from kubelite.api.patch import loads_strict_json, media_type_of
 
 JSON_TYPES: Final = ("application/json", "")
 YAML_TYPES: Final = ("application/yaml", "application/x-yaml", "text/yaml")
 ACCEPTED_BODY_TYPES: Final = ("application/json", "application/yaml")
 MAX_BODY_BYTES: Final = 3 * 1024 * 1024
 """Upstream's request body limit (3 MiB); larger bodies are answered with 413."""
-
-
-def media_type(content_type: str | None) -> str:
-    return (content_type or "").split(";", 1)[0].strip().lower()
 
 
 def decode_json(body: bytes) -> Any:
@@ -36,7 +32,7 @@ def decode_json(body: bytes) -> Any:
 
 def decode_body(content_type: str | None, body: bytes) -> Any:
     """The object in a create/update/delete body; None for an empty body."""
-    kind = media_type(content_type)
+    kind = media_type_of(content_type)
     if not body.strip():
         return None
     if kind in JSON_TYPES:
@@ -79,8 +75,8 @@ def wants_table(accept: str | None) -> bool:
             key.strip(): value.strip()
             for key, _, value in (p.partition("=") for p in part.split(";")[1:])
         }
-        if media_type(part) == "application/json" and params.get("as") == "Table":
+        if media_type_of(part) == "application/json" and params.get("as") == "Table":
             return params.get("g") == "meta.k8s.io"
-        if media_type(part) in ("application/json", "*/*"):
+        if media_type_of(part) in ("application/json", "*/*"):
             return False
     return False

@@ -31,6 +31,7 @@ from kubelite.api.errors import (
     success_status,
 )
 from kubelite.api.fieldvalidation import loads_json_keeping_duplicates, parse_field_validation
+from kubelite.api.patch import media_type_of
 from kubelite.api.resources import ResourceInfo
 from kubelite.api.tables import table_for
 from kubelite.apiserver import strategy
@@ -40,7 +41,6 @@ from kubelite.apiserver.negotiation import (
     JSON_TYPES,
     YAML_TYPES,
     decode_body,
-    media_type,
     wants_table,
 )
 from kubelite.apiserver.paths import ResourcePath
@@ -67,7 +67,7 @@ def _field_decoding(request: web.Request, options_kind: str) -> strategy.FieldDe
     """A write's ``fieldValidation`` (validated as upstream validates `options_kind`, i.e.
     ``CreateOptions``, ``UpdateOptions`` or ``PatchOptions``) and how its body was sent."""
     directive = parse_field_validation(request.query.get("fieldValidation"), options_kind)
-    is_yaml = media_type(request.headers.get("Content-Type")) in YAML_TYPES
+    is_yaml = media_type_of(request.headers.get("Content-Type")) in YAML_TYPES
     return strategy.FieldDecoding(directive, sorted_keys=is_yaml)
 
 
@@ -102,7 +102,7 @@ class ResourceHandler:
     async def _object_body(self, request: web.Request) -> Any:
         """A create/update body; JSON objects remember duplicated keys for fieldValidation."""
         content_type, raw = request.headers.get("Content-Type"), await request.read()
-        if media_type(content_type) in JSON_TYPES and raw.strip():
+        if media_type_of(content_type) in JSON_TYPES and raw.strip():
             try:
                 return loads_json_keeping_duplicates(raw)
             except ValueError:

@@ -49,7 +49,7 @@ from kubelite.api.fieldvalidation import (
 )
 from kubelite.api.labels import format_label_selector, go_quote
 from kubelite.api.mergekeys import KindKey
-from kubelite.api.patch import JSON_PATCH
+from kubelite.api.patch import JSON_PATCH, media_type_of
 from kubelite.api.resources import ResourceInfo
 from kubelite.api.validation import forbidden, go_string_slice, invalid, validate
 
@@ -211,8 +211,7 @@ def patch_problems(
     unknown operation fields), computed once per request; nothing when Ignore."""
     if decoding.directive is FieldValidation.IGNORE:
         return ()
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    return patch_body_problems(body, json_patch=media_type == JSON_PATCH)
+    return patch_body_problems(body, json_patch=media_type_of(content_type) == JSON_PATCH)
 
 
 def decode_patched(

@@ -228,7 +228,6 @@ class _Snapshots:
         self._prev = Path(f"{dump}.prev")
         self._child: int | None = None
         self._started, self._entry = 0.0, 0
-        self.written = 0
         self.size = 0  # bytes of the last complete snapshot
 
     def serialize(self, tmp_name: str, raft: tuple[Any, ...]) -> None:
@@ -261,7 +260,6 @@ class _Snapshots:
         self._child = None
         if status == 0:
             _fsync_folder(self._dump.parent)
-            self.written += 1
             self.size = self._dump.stat().st_size
             self._member.release_journal_pages()
             log.info(

@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kubelite.api.errors import BadRequestError, UnsupportedMediaError
-from kubelite.apiserver.negotiation import decode_body, decode_json, media_type, wants_table
+from kubelite.api.patch import media_type_of
+from kubelite.apiserver.negotiation import decode_body, decode_json, wants_table
 
 POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"}}
 POD_JSON = json.dumps(POD).encode()
@@ -39,7 +40,7 @@ POD_YAML = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n"
     ],
 )
 def test_media_type(header: str | None, expected: str) -> None:
-    assert media_type(header) == expected
+    assert media_type_of(header) == expected
 
 
 # --- request bodies -------------------------------------------------------------------------
