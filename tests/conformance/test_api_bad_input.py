@@ -219,6 +219,21 @@ BAD_REQUESTS = {
     "bad-field-selector": Bad("GET", _query(fieldSelector="metadata.name"), 400, "BadRequest"),
     "unsupported-field-selector": Bad("GET", _query(fieldSelector="data.k=v"), 400, "BadRequest"),
     "bogus-dry-run": Bad("POST", _query(dryRun="Bogus"), 400, "BadRequest", configmap()),
+    "rv-match-without-rv": Bad(
+        "GET",
+        _query(resourceVersionMatch="Exact"),
+        422,
+        "Invalid",
+        message='ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden',
+    ),
+    "bogus-field-validation": Bad(
+        "POST",
+        _query(fieldValidation="strict"),
+        422,
+        "Invalid",
+        configmap(),
+        message='fieldValidation: Unsupported value: "strict"',
+    ),
 }
 
 
