@@ -152,6 +152,7 @@ RETRYABLE_TEXTS = (
     "etcdserver: too many requests",
     "etcdserver: leader epoch is stale",
     "stream removed",  # gRPC's text for a connection that vanished mid-call (code UNKNOWN)
+    "internal error from core",  # the same, as gRPC reports it on a stream (code INTERNAL)
 )
 
 

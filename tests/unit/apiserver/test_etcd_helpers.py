@@ -157,6 +157,7 @@ MVCC = "etcdserver: mvcc: "
         (Code.DEADLINE_EXCEEDED, "Deadline Exceeded", Failure.RETRY),
         (Code.CANCELLED, "Cancelled", Failure.RETRY),
         (Code.UNKNOWN, "Stream removed", Failure.RETRY),
+        (Code.INTERNAL, "Internal error from Core", Failure.RETRY),
         (Code.OUT_OF_RANGE, f"{MVCC}required revision has been compacted", Failure.COMPACTED),
         (
             Code.OUT_OF_RANGE,
