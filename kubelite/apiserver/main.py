@@ -24,6 +24,7 @@ import click
 import grpc
 from aiohttp import web
 
+from kubelite import eventloop
 from kubelite.apiserver.app import ApiServer
 from kubelite.apiserver.etcd import EtcdStorage
 from kubelite.apiserver.grpcapi import STOP_GRACE_S, host_port, start_grpc_server, tls_credentials
@@ -159,7 +160,7 @@ def apiserver_command(
     limits = Limits(max_requests_inflight, max_mutating_requests_inflight)
     servers = _split_servers(etcd_servers)
     try:
-        asyncio.run(
+        eventloop.run(
             serve(
                 servers,
                 bind_address,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from kubelite import eventloop
 from kubelite.store.config import (
     ConfigError,
     StoreConfig,
@@ -166,7 +166,7 @@ def store_command(
 
     settings = RaftSettings(log_compaction_entries=snapshot_count)
     try:
-        asyncio.run(serve_until_signalled(config, settings))
+        eventloop.run(serve_until_signalled(config, settings))
     except (PeerBindError, OSError) as exc:
         logging.getLogger("kubelite.store").error("%s (address already in use?)", exc)
         raise SystemExit(1) from None
