@@ -22,6 +22,12 @@ from sortedcontainers import SortedDict
 from kubelite.store.types import KeyValue, KvTuple, Revision, kv_tuple
 
 FROM_KEY = b"\0"
+VERSION_OVERHEAD = 64  # bytes counted per stored version besides its key and value
+
+
+def version_bytes(kv: KeyValue) -> int:
+    """What one stored version counts for in `Keyspace.stored_bytes`."""
+    return VERSION_OVERHEAD + len(kv.key) + len(kv.value)
 
 
 def key_in_range(candidate: bytes, key: bytes, range_end: bytes) -> bool:
@@ -52,6 +58,9 @@ class Keyspace:
         self._keys: SortedDict = SortedDict()
         self.live_keys = 0
         self.live_bytes = 0
+        # Every version kept, history and tombstones included: a function of the contents
+        # alone, so the same on every member at the same revision (snapshot sizing uses it).
+        self.stored_bytes = 0
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -93,6 +102,7 @@ class Keyspace:
     def __setstate__(self, plain: tuple[list[tuple[bytes, list[KvTuple]]], int, int]) -> None:
         keys, self.live_keys, self.live_bytes = plain
         self._keys = SortedDict({key: [KeyValue(*kv) for kv in versions] for key, versions in keys})
+        self.stored_bytes = sum(version_bytes(kv) for vs in self._keys.values() for kv in vs)
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -105,6 +115,7 @@ class Keyspace:
         else:
             prev = None if versions[-1].is_tombstone else versions[-1]
             versions.append(kv)
+        self.stored_bytes += version_bytes(kv)
         if prev is None:
             self.live_keys += 1
             self.live_bytes += len(kv.key) + len(kv.value)
@@ -118,7 +129,9 @@ class Keyspace:
         if not versions or versions[-1].is_tombstone:
             return None
         prev = versions[-1]
-        versions.append(KeyValue(key=key, create_revision=0, mod_revision=revision, version=0))
+        tombstone = KeyValue(key=key, create_revision=0, mod_revision=revision, version=0)
+        versions.append(tombstone)
+        self.stored_bytes += version_bytes(tombstone)
         self.live_keys -= 1
         self.live_bytes -= len(key) + len(prev.value)
         return prev
@@ -135,7 +148,10 @@ class Keyspace:
             keep_from = at - 1
             if versions[keep_from].is_tombstone:
                 keep_from = at
+            if keep_from == 0:
+                continue
+            self.stored_bytes -= sum(version_bytes(kv) for kv in versions[:keep_from])
             if keep_from >= len(versions):
                 del self._keys[key]
-            elif keep_from > 0:
+            else:
                 del versions[:keep_from]

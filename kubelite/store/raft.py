@@ -228,7 +228,6 @@ class _Snapshots:
         self._prev = Path(f"{dump}.prev")
         self._child: int | None = None
         self._started, self._entry = 0.0, 0
-        self.size = 0  # bytes of the last complete snapshot
 
     def serialize(self, tmp_name: str, raft: tuple[Any, ...]) -> None:
         if self._dump.exists():
@@ -260,7 +259,6 @@ class _Snapshots:
         self._child = None
         if status == 0:
             _fsync_folder(self._dump.parent)
-            self.size = self._dump.stat().st_size
             self._member.release_journal_pages()
             log.info(
                 "snapshot at entry %s written in %.2f s",
@@ -284,7 +282,6 @@ class _Snapshots:
             log.warning("%s; loading the previous snapshot", exc)
             image = snapshot.read(str(self._prev))
             _link_over(self._prev, Path(name))  # the next snapshot must not keep the torn one
-        self.size = os.path.getsize(name)
         self._member.restore(image)
         return image.raft
 
@@ -411,15 +408,16 @@ class RaftMember(SyncObj):  # type: ignore[misc]
 
         pysyncobj keeps its whole log in memory until it compacts. A member compacts every
         ``log_compaction_entries`` entries and every `byte_period` bytes of log, each at its
-        own phase (`compaction_due`).
+        own phase (`compaction_due`). The counters and the state size the period follows are
+        replicated state, so every member sees the same marks at the same entry and the phases
+        never drift together (a period from each member's own snapshot size did).
         """
         size = sum(64 + payload_bytes(op) for op in batch.ops)
         bytes_before, entries_before = self.log_bytes, self.log_entries
         self.log_bytes += size
         self.log_entries += 1
         settings, rank, members = self._settings, self._rank, self._members
-        state_bytes = max(self.state.keyspace.live_bytes, self.snapshots.size)
-        period = byte_period(settings.log_compaction_bytes, state_bytes)
+        period = byte_period(settings.log_compaction_bytes, self.state.keyspace.stored_bytes)
         if compaction_due(bytes_before, self.log_bytes, period, rank, members) or compaction_due(
             entries_before, self.log_entries, settings.log_compaction_entries, rank, members
         ):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
-from kubelite.store.keyspace import Keyspace, key_in_range
+from kubelite.store.keyspace import VERSION_OVERHEAD, Keyspace, key_in_range
 from kubelite.store.types import KeyValue
 
 from .etcd_rules import in_range
@@ -133,6 +135,21 @@ def test_live_counters(steps: list[tuple], live_keys: int, live_bytes: int) -> N
         else:
             ks.delete(key, rev)
     assert (len(ks), ks.live_keys, ks.live_bytes) == (live_keys, live_keys, live_bytes)
+
+
+def test_stored_bytes_count_every_version_kept_until_compaction_drops_it() -> None:
+    ks = Keyspace()
+    put(ks, b"k", b"123", 2)
+    put(ks, b"k", b"1", 3)
+    ks.delete(b"k", 4)
+    put(ks, b"other", b"", 5)
+    per_version = VERSION_OVERHEAD + 1
+    assert ks.stored_bytes == per_version * 3 + 3 + 1 + VERSION_OVERHEAD + 5
+    ks.compact(3, [b"k"])  # revision 2 is hidden by 3; 3 and the tombstone at 4 stay
+    assert ks.stored_bytes == per_version * 2 + 1 + VERSION_OVERHEAD + 5
+    ks.compact(4, [b"k"])  # the tombstone is the newest at 4: the key goes
+    assert ks.stored_bytes == VERSION_OVERHEAD + 5
+    assert pickle.loads(pickle.dumps(ks)).stored_bytes == ks.stored_bytes
 
 
 def stored_versions(ks: Keyspace, key: bytes) -> list[int]:

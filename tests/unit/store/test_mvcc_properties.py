@@ -191,6 +191,8 @@ class StoreVersusReference(RuleBasedStateMachine):
             ref.leader_epoch,
         )
         assert (store.keyspace.live_keys, store.keyspace.live_bytes) == ref.live_totals()
+        recounted = pickle.loads(pickle.dumps(store.keyspace)).stored_bytes  # from the contents
+        assert store.keyspace.stored_bytes == recounted
         assert sorted(store.leases) == sorted(ref.leases)
 
     def teardown(self) -> None:
