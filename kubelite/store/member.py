@@ -32,6 +32,7 @@ from kubelite.store.malformed import RejectMalformed
 from kubelite.store.mvcc import MvccState
 from kubelite.store.proposer import NoLeader, Proposer, RequestTimeout
 from kubelite.store.raft import RaftMember, RaftSettings
+from kubelite.store.requireleader import LeaderMonitor, RequireLeader
 from kubelite.store.server import MAX_REQUEST_BYTES, add_services
 from kubelite.store.types import (
     AutoCompactOp,
@@ -67,6 +68,7 @@ class StoreNode:
         self._server: grpc.aio.Server | None = None
         self.client_urls: list[str] = []
         self.proposer = Proposer(self, config.name, request_timeout=config.request_timeout)
+        self.leader_monitor = LeaderMonitor(self.has_leader, self._settings.election_timeout_max)
         self._last_auto_compact = 0.0
         self._cluster_id = config.cluster_id
         self._member_id = config.member_id
@@ -188,10 +190,11 @@ class StoreNode:
         duties = asyncio.create_task(self._leader_duties())
         register = asyncio.create_task(self._register())
         collector = asyncio.create_task(GcPolicy().run())
+        monitor = asyncio.create_task(self.leader_monitor.run())
         try:
             await stop.wait()
         finally:
-            for task in (duties, register, collector):
+            for task in (duties, register, collector, monitor):
                 task.cancel()
             await self.proposer.stop()
             if self._server is not None:
@@ -211,7 +214,7 @@ class StoreNode:
     async def _serve(self) -> None:
         limit = MAX_REQUEST_BYTES + GRPC_OVERHEAD_BYTES
         server = grpc.aio.server(
-            interceptors=[RejectMalformed()],
+            interceptors=[RejectMalformed(), RequireLeader(self.leader_monitor)],
             options=[
                 ("grpc.max_receive_message_length", limit),
                 ("grpc.max_send_message_length", 2**31 - 1),
