@@ -15,6 +15,10 @@ spread over all three endpoints) measures, in this order:
    the kill repeated;
 4. `etcdctl check perf --load=m` and `--load=l` (60 s each; --no-check-perf skips them).
 
+Then (--no-ceiling skips it) the same 500-client write load runs against three
+`storebench.noop` processes, gRPC servers that answer Put at once: the most calls/s any store
+with a Python gRPC front end could give on this machine, printed below the table.
+
 It prints figures and asserts nothing (DESIGN.md §7). Progress goes to stderr, the report to
 stdout: the machine, the raw per-run numbers, then one table kubelite | etcd | kubelite/etcd.
 """
@@ -43,6 +47,7 @@ from storebench.cluster import (
     Cluster,
     EtcdBackend,
     KubeliteBackend,
+    NoopBackend,
     child_env,
     poll,
     put,
@@ -54,6 +59,7 @@ from storebench.results import (
     CheckPerf,
     Memory,
     Throughput,
+    ceiling_report,
     merge_errors,
     report,
 )
@@ -81,6 +87,7 @@ class Settings:
     quick: bool
     runs: int
     check_perf: bool
+    ceiling: bool
     procs: int
     warmup_s: float
     duration_s: float
@@ -111,6 +118,12 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         default=None,
         help="run etcdctl check perf m and l (default: on, off with --quick)",
     )
+    p.add_argument(
+        "--ceiling",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure a no-op Python gRPC server under the 500-client write load (default: on)",
+    )
     p.add_argument("--procs", type=int, default=3, help="load generator processes (default 3)")
     p.add_argument(
         "--duration", type=float, help="measured seconds per throughput run (10; quick 2)"
@@ -132,6 +145,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         quick=quick,
         runs=max(1, a.runs),
         check_perf=a.check_perf if a.check_perf is not None else not quick,
+        ceiling=a.ceiling,
         procs=max(1, a.procs),
         warmup_s=a.warmup if a.warmup is not None else (0.5 if quick else 2.0),
         duration_s=a.duration or (2.0 if quick else 10.0),
@@ -442,6 +456,26 @@ def bench_store(cluster: Cluster, pool: WorkerPool, settings: Settings) -> Backe
     return fig
 
 
+def measure_ceiling(pool: WorkerPool, settings: Settings, base_dir: Path) -> list[Throughput]:
+    """The 500-client write load against `storebench.noop` servers, ``settings.runs`` times."""
+    cluster = Cluster(NoopBackend(), base_dir / "noop")
+    clients = max(WRITE_CLIENTS)
+    runs: list[Throughput] = []
+    progress(f"{cluster.name}: starting 3 servers")
+    try:
+        cluster.start()
+        for run in range(1, settings.runs + 1):
+            progress(f"{cluster.name}: run {run}/{settings.runs} {clients} clients")
+            runs.append(measure_throughput(cluster, pool, settings, "put", clients))
+            progress(f"  {runs[-1].line()}")
+    except (BenchError, OSError, grpc.RpcError) as exc:
+        progress(f"{cluster.name}: measurement stopped: {exc}")
+    finally:
+        cluster.stop()
+        cluster.kill_all()
+    return runs
+
+
 def make_cluster(name: str, settings: Settings, base_dir: Path) -> Cluster:
     if name == "kubelite":
         return Cluster(KubeliteBackend(), base_dir / "kubelite")
@@ -457,11 +491,17 @@ def main() -> None:
     header = machine_header(settings, base_dir)
     print("\n".join(header), flush=True)
     figures = []
+    ceiling: list[Throughput] = []
     with WorkerPool(settings.procs, base_dir / "workers") as pool:
         for name in settings.only:
             figures.append(bench_store(make_cluster(name, settings, base_dir), pool, settings))
+        if settings.ceiling:
+            ceiling = measure_ceiling(pool, settings, base_dir)
     print()
     print(report(figures, throughput_labels()))
+    if ceiling:
+        print()
+        print(ceiling_report(ceiling, max(WRITE_CLIENTS)))
     incomplete = any("INCOMPLETE" in f.version for f in figures)
     if settings.keep or settings.workdir or incomplete:
         print(f"\ndata dirs and logs kept in {base_dir}")

@@ -35,7 +35,7 @@ from typing import TypeVar
 import grpc
 
 from kubelite.pb import rpc_pb2, rpc_pb2_grpc
-from storebench import REPO_ROOT
+from storebench import BENCH_DIR, REPO_ROOT
 
 CLUSTER_SIZE = 3
 PEER_PORT = 2380
@@ -214,6 +214,16 @@ class KubeliteBackend(Backend):
             return None
         url: str = published["client_urls"][0]
         return url.removeprefix("http://").rstrip("/")
+
+
+class NoopBackend(KubeliteBackend):
+    """`storebench.noop`: three processes answering Put at once, for the gRPC ceiling."""
+
+    name = "no-op gRPC"
+    cwd = BENCH_DIR
+
+    def argv(self, member: Member, initial_cluster: str, token: str) -> list[str]:
+        return [sys.executable, "-m", "storebench.noop", "--data-dir", str(member.data_dir)]
 
 
 class EtcdBackend(Backend):

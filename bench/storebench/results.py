@@ -289,3 +289,23 @@ def report(figures: list[BackendFigures], labels: list[str]) -> str:
         table.add_text("  stddev", [c.stddev for c in cells])
     raw = [line for f in figures for line in raw_lines(f)]
     return "\n".join(["raw numbers, per run:", *raw, "", table.render()])
+
+
+LABEL_WIDTH = 56
+
+
+def ceiling_report(runs: list[Throughput], clients: int) -> str:
+    """What the no-op gRPC servers did under the same write load (see `storebench.noop`)."""
+    calls = statistics.median(r.ops_per_s for r in runs)
+    cores = statistics.median(r.server_cpu_cores for r in runs)
+    per_call_ms = 1000 * cores / calls if calls else float("nan")
+    each = " / ".join(f"{r.ops_per_s:,.0f}" for r in runs)
+    return "\n".join(
+        [
+            f"ceiling: no-op Python gRPC servers (storebench.noop), {clients} clients writing",
+            f"  calls/s, median of {len(runs)} (runs {each})".ljust(LABEL_WIDTH) + f"{calls:,.1f}",
+            "  server CPU, cores".ljust(LABEL_WIDTH) + f"{cores:.2f}",
+            "  server CPU per call, ms".ljust(LABEL_WIDTH) + f"{per_call_ms:.3f}",
+            "  a store whose front end is grpc.aio in Python cannot exceed these calls/s here",
+        ]
+    )
