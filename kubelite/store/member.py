@@ -154,6 +154,9 @@ class StoreNode:
         raft = self._raft
         return raft is not None and raft.leader_address() is not None and raft.has_quorum()
 
+    def current_leader(self) -> str | None:
+        return None if self._raft is None else self._raft.leader_address()
+
     # -- apply thread -> event loop ---------------------------------------------------------------
 
     def _on_applied(self, outcome: BatchOutcome, revision: int) -> None:

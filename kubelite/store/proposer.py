@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 MAX_BATCH_OPS = 2000
 MAX_BATCH_BYTES = 2 << 20  # with one <=1.5 MiB request on top, far below raft.MAX_ENTRY_BYTES
 LEADER_POLL_SECONDS = 0.02
+WATCHDOG_SECONDS = 0.1
 
 
 class Submitter(Protocol):
@@ -47,6 +48,9 @@ class Submitter(Protocol):
         """Propose ``batch``; call ``callback(outcome, fail_reason)`` from any thread."""
 
     def has_leader(self) -> bool: ...
+
+    def current_leader(self) -> str | None:
+        """Who leads now (any stable identity), None while nobody does."""
 
 
 class NoLeader(Exception):
@@ -71,6 +75,7 @@ class _InFlight:
     waiters: list[_Pending]
     attempts: int = 1
     submitted_at: float = field(default_factory=time.monotonic)
+    leader: str | None = None  # who led when this attempt went out
 
 
 def _op_size(op: Op | None) -> int:
@@ -176,6 +181,7 @@ class Proposer:
             loop.call_soon_threadsafe(self._on_done, batch_id, attempt, outcome, fail_reason)
 
         flight.submitted_at = time.monotonic()
+        flight.leader = self._raft.current_leader()
         try:
             self._raft.submit(flight.batch, done)
         except Exception as exc:
@@ -228,14 +234,19 @@ class Proposer:
             pending.future.set_exception(error)
 
     async def _watch_deadlines(self) -> None:
-        """Re-propose batches whose answer is overdue; fail requests past their deadline."""
+        """Re-propose batches whose answer is overdue or whose leader was replaced (a batch
+        forwarded to a leader that died is never answered, and the requests queued behind it
+        would wait out ``attempt_timeout``); fail requests past their deadline."""
         while True:
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(WATCHDOG_SECONDS)
             now = time.monotonic()
             for pending in [p for p in self._queue if p.deadline <= now]:
                 self._queue.remove(pending)
                 self._fail(pending, RequestTimeout())
+            leader = self._raft.current_leader()
             for flight in list(self._in_flight.values()):
                 if now - flight.submitted_at >= self._attempt_timeout:
                     self._retry_or_fail(flight, "no answer in time")
+                elif leader is not None and flight.leader != leader:
+                    self._retry_or_fail(flight, f"leader changed to {leader}")
             self._flush()

@@ -23,12 +23,16 @@ class FakeRaft:
         self.pending: list[tuple[Batch, Callback]] = []
         self.submitted: list[Batch] = []
         self.leader = True
+        self.leader_name = "s1"
         self.fail_next: list[int] = []  # fail reasons for the next answers, after applying
         self.drop_next = 0  # answers to swallow (lost callbacks)
         self.raise_on_submit = False
 
     def has_leader(self) -> bool:
         return self.leader
+
+    def current_leader(self) -> str | None:
+        return self.leader_name if self.leader else None
 
     def submit(self, batch: Batch, callback: Callback) -> None:
         if self.raise_on_submit:
@@ -119,6 +123,23 @@ async def test_lost_callback_is_retried_by_the_watchdog() -> None:
     await until(lambda: len(raft.pending) == 1, "resubmitted after silence")
     raft.commit_all()
     assert (await task).revision == 2
+    await proposer.stop()
+
+
+async def test_a_batch_sent_under_a_replaced_leader_is_proposed_again_at_once() -> None:
+    raft = FakeRaft()
+    proposer = make(raft, attempt_timeout=3600)  # only the leader change can bring a retry
+    first = asyncio.create_task(proposer.propose(put(1)))
+    await until(lambda: len(raft.pending) == 1, "submitted")
+    raft.pending.clear()  # forwarded to a leader that died: never answered
+    queued = asyncio.create_task(proposer.propose(put(2)))
+    raft.leader_name = "s2"
+    await until(lambda: len(raft.submitted) == 2, "resubmitted to the new leader")
+    assert raft.submitted[1].batch_id == raft.submitted[0].batch_id
+    raft.commit_all()
+    await until(lambda: len(raft.pending) == 1, "the queued request went out next")
+    raft.commit_all()
+    assert [(await t).revision for t in (first, queued)] == [2, 3]
     await proposer.stop()
 
 
