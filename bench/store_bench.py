@@ -79,6 +79,7 @@ CONVERGE_TIMEOUT_S = 60.0
 CHECK_PERF_TIMEOUT_S = 240.0
 MAX_OPS_PER_SECOND = 100_000  # bound on any worker's operation count: duration x this
 BUSY_LOAD_AVERAGE = 0.5
+PROBE_ITERATIONS = 3_000_000
 _STARTED = time.monotonic()
 
 
@@ -206,6 +207,16 @@ def machine_header(settings: Settings, base_dir: Path) -> list[str]:
             "this machine skews these figures"
         )
     return lines
+
+
+def cpu_probe_s(iterations: int = PROBE_ITERATIONS) -> float:
+    """CPU seconds one fixed Python loop takes: shared machines change speed from minute to
+    minute, and figures taken minutes apart compare only at similar probe times."""
+    started = time.process_time()
+    total = 0
+    for i in range(iterations):
+        total += i
+    return time.process_time() - started
 
 
 # --- member processes -----------------------------------------------------------------------
@@ -492,9 +503,11 @@ def main() -> None:
     print("\n".join(header), flush=True)
     figures = []
     ceiling: list[Throughput] = []
+    probes = [f"at start {cpu_probe_s():.2f}"]
     with WorkerPool(settings.procs, base_dir / "workers") as pool:
         for name in settings.only:
             figures.append(bench_store(make_cluster(name, settings, base_dir), pool, settings))
+            probes.append(f"after {name} {cpu_probe_s():.2f}")
         if settings.ceiling:
             ceiling = measure_ceiling(pool, settings, base_dir)
     print()
@@ -502,6 +515,10 @@ def main() -> None:
     if ceiling:
         print()
         print(ceiling_report(ceiling, max(WRITE_CLIENTS)))
+    print(
+        f"\nCPU speed probe, {PROBE_ITERATIONS:,} Python loop iterations in s (lower is "
+        f"faster): {'; '.join(probes)}"
+    )
     incomplete = any("INCOMPLETE" in f.version for f in figures)
     if settings.keep or settings.workdir or incomplete:
         print(f"\ndata dirs and logs kept in {base_dir}")
