@@ -15,7 +15,7 @@ things pysyncobj does not do by itself (../shared/reference/pysyncobj.md):
 * **Snapshots.** pysyncobj's own snapshot is a gzip-9 pickle of the whole object; on two
   cores, three members doing that at the same log index stalled Raft into elections. Here a
   forked child writes `kubelite.store.snapshot`'s format (plain tuples, no compression,
-  fsynced), and each member compacts at its own phase of the log (`compaction_due`), so
+  fsynced), and each member compacts at its own phase of the log (`passes_mark`), so
   members never snapshot together.
 * **Threads.** pysyncobj applies on its own tick thread. State is read by the gRPC thread under
   ``lock``; applied events leave through ``on_applied``, which must only hand them over (the
@@ -53,6 +53,7 @@ socket.inet_ntop = _socket.inet_ntop
 
 MAX_ENTRY_BYTES = 16 << 20
 _NEVER = 1 << 62
+JOURNAL_RELEASE_BYTES = 4 << 20  # log bytes between releases of the journal's mapped pages
 LONG_APPLY_S = 0.05  # an apply this long postpones this member's election deadline
 
 ApplyCallback = Callable[[BatchOutcome | None, int], None]
@@ -191,7 +192,7 @@ class _DurableTransport(TCPTransport):  # type: ignore[misc]
         return bool(super().send(node, message))
 
 
-def compaction_due(before: int, after: int, period: int, rank: int, members: int) -> bool:
+def passes_mark(before: int, after: int, period: int, rank: int, members: int) -> bool:
     """Whether a log counter going from ``before`` to ``after`` passes this member's mark.
 
     Marks are every ``period``, shifted by ``rank / members`` of a period: every member
@@ -408,9 +409,10 @@ class RaftMember(SyncObj):  # type: ignore[misc]
 
         pysyncobj keeps its whole log in memory until it compacts. A member compacts every
         ``log_compaction_entries`` entries and every `byte_period` bytes of log, each at its
-        own phase (`compaction_due`). The counters and the state size the period follows are
+        own phase (`passes_mark`). The counters and the state size the period follows are
         replicated state, so every member sees the same marks at the same entry and the phases
-        never drift together (a period from each member's own snapshot size did).
+        never drift together (a period from each member's own snapshot size did). Between
+        snapshots the journal's mapped pages are released every `JOURNAL_RELEASE_BYTES`.
         """
         size = sum(64 + payload_bytes(op) for op in batch.ops)
         bytes_before, entries_before = self.log_bytes, self.log_entries
@@ -418,17 +420,21 @@ class RaftMember(SyncObj):  # type: ignore[misc]
         self.log_entries += 1
         settings, rank, members = self._settings, self._rank, self._members
         period = byte_period(settings.log_compaction_bytes, self.state.keyspace.stored_bytes)
-        if compaction_due(bytes_before, self.log_bytes, period, rank, members) or compaction_due(
+        if passes_mark(bytes_before, self.log_bytes, period, rank, members) or passes_mark(
             entries_before, self.log_entries, settings.log_compaction_entries, rank, members
         ):
             self.forceLogCompaction()
+        elif passes_mark(bytes_before, self.log_bytes, JOURNAL_RELEASE_BYTES, 0, 1):
+            self.release_journal_pages()
 
     def release_journal_pages(self) -> None:
-        """Unmap the journal's pages from this process once a snapshot covers them.
+        """Unmap the journal's pages from this process: after a snapshot and every
+        `JOURNAL_RELEASE_BYTES` of log, so at most that much of it counts in this member's RSS.
 
-        pysyncobj writes its journal through mmap and reads it only at start-up, so after a
-        snapshot its pages only add to this member's RSS. MADV_DONTNEED on a shared file
-        mapping keeps the data (in the page cache and the file); a later access maps it again.
+        pysyncobj writes its journal through mmap and reads it only at start-up, so written
+        pages only add to RSS. MADV_DONTNEED on a shared file mapping keeps the data, dirty
+        pages included (they stay in the page cache until written back, and fdatasync still
+        covers them); a later access maps a page again.
         """
         try:
             journal = self._SyncObj__raftLog._FileJournal__journalFile

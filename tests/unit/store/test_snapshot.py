@@ -19,7 +19,7 @@ from pysyncobj import SERIALIZER_STATE
 
 from kubelite.store import snapshot
 from kubelite.store.mvcc import MvccState
-from kubelite.store.raft import _Snapshots, byte_period, compaction_due
+from kubelite.store.raft import _Snapshots, byte_period, passes_mark
 from kubelite.store.types import (
     CompactOp,
     DeleteOp,
@@ -132,9 +132,7 @@ def test_a_member_compacts_when_its_counter_passes_one_of_its_marks(
     phase = period * rank // members
     # This member's marks are the counter values m with (m + phase) % period == 0.
     next_mark = before + period - (before + phase) % period
-    assert compaction_due(before, before + step, period, rank, members) == (
-        next_mark <= before + step
-    )
+    assert passes_mark(before, before + step, period, rank, members) == (next_mark <= before + step)
 
 
 @given(period=st.integers(5, 10_000), members=st.sampled_from([3, 5]))
