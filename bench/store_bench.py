@@ -3,9 +3,11 @@
     python bench/store_bench.py --quick      # smoke check, under 2 minutes
     python bench/store_bench.py --runs 3     # full run, throughput figures are medians of 3
 
-The two clusters run one after the other, never together. Against each the same load
-generator (a few `storebench.worker` processes, each an asyncio grpc.aio client, clients
-spread over all three endpoints) measures, in this order:
+The two clusters never run together: the one not being measured is paused (SIGSTOP), and
+their throughput runs alternate (kubelite run 1, etcd run 1, kubelite run 2, ...) because the
+shared machine's speed drifts over minutes. Against each the same load generator (a few
+`storebench.worker` processes, each an asyncio grpc.aio client, clients spread over all three
+endpoints) measures, in this order:
 
 1. resident memory of every member, empty and after loading N keys (256 B key, 1 KiB value);
 2. writes/s at 1, 50 and 500 clients and linearizable reads/s at 50 and 500 clients, with
@@ -423,20 +425,51 @@ def throughput_labels() -> list[str]:
     ]
 
 
-def _measure_all(
-    cluster: Cluster, pool: WorkerPool, settings: Settings, fig: BackendFigures
-) -> None:
+@dataclass
+class Bench:
+    """One store under measurement: its cluster, its figures, and whether it is still usable."""
+
+    cluster: Cluster
+    fig: BackendFigures
+    failed: bool = False
+
+    def step(self, what: Callable[[], None]) -> None:
+        """Run one measurement step; a failure is reported and ends this store's measuring."""
+        if self.failed:
+            return
+        try:
+            what()
+        except (BenchError, OSError, grpc.RpcError) as exc:
+            name = self.cluster.name
+            progress(f"{name}: measurement stopped: {exc}\n{traceback.format_exc(limit=3)}")
+            if self.cluster.members:
+                progress(self.cluster.logs())
+            self.fig.version += " (INCOMPLETE: see stderr)"
+            self.failed = True
+
+
+def _start_and_load(bench: Bench, pool: WorkerPool, settings: Settings) -> None:
+    cluster, fig = bench.cluster, bench.fig
+    progress(f"{cluster.name}: starting 3 members")
+    cluster.start()
     fig.version = f"server {status(cluster.endpoint(0)).version}"
     progress(f"{cluster.name}: loading {settings.mem_keys} keys for the memory figure")
     fig.memory = measure_memory(cluster, pool, settings)
-    for run in range(1, settings.runs + 1):
-        for op, levels in (("put", WRITE_CLIENTS), ("range", READ_CLIENTS)):
-            for clients in levels:
-                label = _throughput_label(op, clients)
-                progress(f"{cluster.name}: run {run}/{settings.runs} {label}")
-                result = measure_throughput(cluster, pool, settings, op, clients)
-                fig.throughput.setdefault(label, []).append(result)
-                progress(f"  {result.line()}")
+
+
+def _one_run(bench: Bench, pool: WorkerPool, settings: Settings, run: int) -> None:
+    cluster, fig = bench.cluster, bench.fig
+    for op, levels in (("put", WRITE_CLIENTS), ("range", READ_CLIENTS)):
+        for clients in levels:
+            label = _throughput_label(op, clients)
+            progress(f"{cluster.name}: run {run}/{settings.runs} {label}")
+            result = measure_throughput(cluster, pool, settings, op, clients)
+            fig.throughput.setdefault(label, []).append(result)
+            progress(f"  {result.line()}")
+
+
+def _failover_and_check_perf(bench: Bench, pool: WorkerPool, settings: Settings) -> None:
+    cluster, fig = bench.cluster, bench.fig
     for n in range(1, settings.gap_repeats + 1):
         progress(f"{cluster.name}: leader kill {n}/{settings.gap_repeats}")
         gap, line = measure_gap(cluster, pool, settings)
@@ -449,22 +482,30 @@ def _measure_all(
         progress(f"  {fig.check_perf[load].line()}")
 
 
-def bench_store(cluster: Cluster, pool: WorkerPool, settings: Settings) -> BackendFigures:
-    """Everything measured on one store; what failed is reported, the rest is kept."""
-    fig = BackendFigures(cluster.name)
-    progress(f"{cluster.name}: starting 3 members")
+def bench_stores(benches: list[Bench], pool: WorkerPool, settings: Settings) -> list[str]:
+    """Measure every store, interleaved: the shared machine's speed drifts over minutes, so
+    run N of each store is taken next to run N of the others. The store not being measured
+    is paused (SIGSTOP). What failed is reported, the rest is kept. Returns the CPU probes."""
+    probes = [f"at start {cpu_probe_s():.2f}"]
     try:
-        cluster.start()
-        _measure_all(cluster, pool, settings, fig)
-    except (BenchError, OSError, grpc.RpcError) as exc:
-        progress(f"{cluster.name}: measurement stopped: {exc}\n{traceback.format_exc(limit=3)}")
-        if cluster.members:
-            progress(cluster.logs())
-        fig.version += " (INCOMPLETE: see stderr)"
+        for bench in benches:
+            bench.step(lambda b=bench: _start_and_load(b, pool, settings))
+            bench.step(bench.cluster.pause_all)
+        for run in range(1, settings.runs + 1):
+            for bench in benches:
+                bench.step(bench.cluster.resume_all)
+                bench.step(lambda b=bench, n=run: _one_run(b, pool, settings, n))
+                bench.step(bench.cluster.pause_all)
+            probes.append(f"after run {run} {cpu_probe_s():.2f}")
+        for bench in benches:
+            bench.step(bench.cluster.resume_all)
+            bench.step(lambda b=bench: _failover_and_check_perf(b, pool, settings))
+            bench.cluster.stop()
+            probes.append(f"after {bench.cluster.name}'s failover {cpu_probe_s():.2f}")
     finally:
-        cluster.stop()
-        cluster.kill_all()
-    return fig
+        for bench in benches:
+            bench.cluster.kill_all()
+    return probes
 
 
 def measure_ceiling(pool: WorkerPool, settings: Settings, base_dir: Path) -> list[Throughput]:
@@ -501,15 +542,16 @@ def main() -> None:
     base_dir.mkdir(parents=True, exist_ok=True)
     header = machine_header(settings, base_dir)
     print("\n".join(header), flush=True)
-    figures = []
+    benches = [
+        Bench(make_cluster(name, settings, base_dir), BackendFigures(name))
+        for name in settings.only
+    ]
     ceiling: list[Throughput] = []
-    probes = [f"at start {cpu_probe_s():.2f}"]
     with WorkerPool(settings.procs, base_dir / "workers") as pool:
-        for name in settings.only:
-            figures.append(bench_store(make_cluster(name, settings, base_dir), pool, settings))
-            probes.append(f"after {name} {cpu_probe_s():.2f}")
+        probes = bench_stores(benches, pool, settings)
         if settings.ceiling:
             ceiling = measure_ceiling(pool, settings, base_dir)
+    figures = [bench.fig for bench in benches]
     print()
     print(report(figures, throughput_labels()))
     if ceiling:

@@ -362,6 +362,25 @@ class Cluster:
     def kill(self, index: int) -> None:
         self.members[index].kill()
 
+    def pause_all(self) -> None:
+        """SIGSTOP every member: a paused cluster uses no CPU while the other store is measured."""
+        for member in self.members:
+            if member.is_running():
+                assert member.popen is not None
+                member.popen.send_signal(signal.SIGSTOP)
+
+    def resume_all(self) -> None:
+        """SIGCONT every member, then wait until each takes a Put again (after the pause their
+        election timers have all run out, so a new election may come first)."""
+        for member in self.members:
+            if member.is_running():
+                assert member.popen is not None
+                member.popen.send_signal(signal.SIGCONT)
+        everyone = list(range(len(self.members)))
+        for i in everyone:
+            writable = functools.partial(self._writable, i, everyone)
+            poll(writable, START_TIMEOUT_S, f"a Put through {self.name} s{i + 1} after SIGCONT")
+
     def restart(self, index: int) -> None:
         """Start a killed member again on its data dir; wait until it serves and takes a Put."""
         if self.members[index].is_running():
@@ -374,6 +393,9 @@ class Cluster:
 
     def stop(self) -> None:
         for member in self.members:
+            if member.is_running():
+                assert member.popen is not None
+                member.popen.send_signal(signal.SIGCONT)  # a paused member cannot act on SIGTERM
             member.stop()
 
     def logs(self) -> str:
