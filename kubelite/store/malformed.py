@@ -9,11 +9,16 @@ unary requests; for streams, by ending the client's request stream and then fail
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
 MESSAGE = "etcdserver: malformed request (cannot decode the protobuf message)"
+
+# What a grpc.aio server interceptor is handed to look up the method's own handler.
+Continuation: TypeAlias = (
+    "Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]]"
+)
 
 
 class _Malformed:
@@ -39,11 +44,7 @@ def _tolerant(decode: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] |
 
 class RejectMalformed(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[Any, Any]:
         handler = await continuation(handler_call_details)
         if handler is None:

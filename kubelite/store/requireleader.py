@@ -16,13 +16,14 @@ Calls without the key pass through untouched. The counting is `NoLeaderCount`, a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
 from kubelite.store.errors import NO_LEADER
+from kubelite.store.malformed import Continuation
 
 METADATA_KEY = "hasleader"
 METADATA_VALUE = "true"
@@ -85,11 +86,7 @@ class RequireLeader(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         self._monitor = monitor
 
     async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler[Any, Any]:
         handler = await continuation(handler_call_details)
         if handler is None or not requires_leader(handler_call_details.invocation_metadata):
