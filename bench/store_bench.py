@@ -510,21 +510,24 @@ def bench_stores(benches: list[Bench], pool: WorkerPool, settings: Settings) -> 
 
 def measure_ceiling(pool: WorkerPool, settings: Settings, base_dir: Path) -> list[Throughput]:
     """The 500-client write load against `storebench.noop` servers, ``settings.runs`` times."""
-    cluster = Cluster(NoopBackend(), base_dir / "noop")
+    backend = NoopBackend()
+    bench = Bench(Cluster(backend, base_dir / "noop"), BackendFigures(backend.name))
     clients = max(WRITE_CLIENTS)
     runs: list[Throughput] = []
-    progress(f"{cluster.name}: starting 3 servers")
+
+    def one_run(run: int) -> None:
+        progress(f"{backend.name}: run {run}/{settings.runs} {clients} clients")
+        runs.append(measure_throughput(bench.cluster, pool, settings, "put", clients))
+        progress(f"  {runs[-1].line()}")
+
+    progress(f"{backend.name}: starting 3 servers")
     try:
-        cluster.start()
+        bench.step(bench.cluster.start)
         for run in range(1, settings.runs + 1):
-            progress(f"{cluster.name}: run {run}/{settings.runs} {clients} clients")
-            runs.append(measure_throughput(cluster, pool, settings, "put", clients))
-            progress(f"  {runs[-1].line()}")
-    except (BenchError, OSError, grpc.RpcError) as exc:
-        progress(f"{cluster.name}: measurement stopped: {exc}")
+            bench.step(lambda n=run: one_run(n))
     finally:
-        cluster.stop()
-        cluster.kill_all()
+        bench.cluster.stop()
+        bench.cluster.kill_all()
     return runs
 
 

@@ -135,11 +135,15 @@ class Member:
                 start_new_session=True,
             )
 
-    def kill(self) -> None:
-        """kill -9 the process we started (by its pid) and reap it."""
+    def send_signal(self, number: int) -> None:
+        """Send ``number`` to the process we started, if it still runs."""
         if self.is_running():
             assert self.popen is not None
-            self.popen.send_signal(signal.SIGKILL)
+            self.popen.send_signal(number)
+
+    def kill(self) -> None:
+        """kill -9 the process we started (by its pid) and reap it."""
+        self.send_signal(signal.SIGKILL)
         if self.popen is not None:
             self.popen.wait(timeout=STOP_TIMEOUT_S)
 
@@ -148,6 +152,7 @@ class Member:
             return
         assert self.popen is not None
         self.popen.send_signal(signal.SIGTERM)
+        self.popen.send_signal(signal.SIGCONT)  # a paused (SIGSTOPped) member acts on it then
         try:
             self.popen.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -318,9 +323,12 @@ class Cluster:
         for i in indices:
             serving = functools.partial(self._serving, i, indices)
             poll(serving, START_TIMEOUT_S, f"{self.name} s{i + 1} serving")
+        self._wait_writable(indices)
+
+    def _wait_writable(self, indices: list[int], after: str = "") -> None:
         for i in indices:
             writable = functools.partial(self._writable, i, indices)
-            poll(writable, START_TIMEOUT_S, f"a Put through {self.name} s{i + 1}")
+            poll(writable, START_TIMEOUT_S, f"a Put through {self.name} s{i + 1}{after}")
 
     def _check_alive(self, indices: list[int]) -> None:
         for i in indices:
@@ -365,21 +373,14 @@ class Cluster:
     def pause_all(self) -> None:
         """SIGSTOP every member: a paused cluster uses no CPU while the other store is measured."""
         for member in self.members:
-            if member.is_running():
-                assert member.popen is not None
-                member.popen.send_signal(signal.SIGSTOP)
+            member.send_signal(signal.SIGSTOP)
 
     def resume_all(self) -> None:
         """SIGCONT every member, then wait until each takes a Put again (after the pause their
         election timers have all run out, so a new election may come first)."""
         for member in self.members:
-            if member.is_running():
-                assert member.popen is not None
-                member.popen.send_signal(signal.SIGCONT)
-        everyone = list(range(len(self.members)))
-        for i in everyone:
-            writable = functools.partial(self._writable, i, everyone)
-            poll(writable, START_TIMEOUT_S, f"a Put through {self.name} s{i + 1} after SIGCONT")
+            member.send_signal(signal.SIGCONT)
+        self._wait_writable(list(range(len(self.members))), after=" after SIGCONT")
 
     def restart(self, index: int) -> None:
         """Start a killed member again on its data dir; wait until it serves and takes a Put."""
@@ -393,9 +394,6 @@ class Cluster:
 
     def stop(self) -> None:
         for member in self.members:
-            if member.is_running():
-                assert member.popen is not None
-                member.popen.send_signal(signal.SIGCONT)  # a paused member cannot act on SIGTERM
             member.stop()
 
     def logs(self) -> str:
